@@ -1,0 +1,31 @@
+# Two commands set up a fresh machine (Python 3.11, pip, make) by themselves:
+#   make demo   — virtual environment, install, then validate, list and settle the shipped packs
+#   make test   — virtual environment, install, then every test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python tools/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 tests
+
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python tools/bench_load.py
+	$(BIN)/python tools/bench_settle.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,466 @@
+"""A claim, in the national interface's own field names (2204 feedetail, 2203/2401 diseinfo).
+
+Two readers of one contract:
+- `Claim` (pydantic) is the typed model of the Python API and the source of
+  `schemas/claim.schema.json` and the service's OpenAPI document;
+- `parse_claim` is the hot path: a hand-written reader that turns a dict into integers (fen,
+  micro-yuan, 1/10,000 counts) in a few microseconds and reports *every* bad field with its
+  path. A differential property test holds the two to the same verdicts and values.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..money import CNT_SCALE, MoneyError, scaled_int
+
+MAX_LINES = 20_000
+MAX_AMOUNT_FEN = 10**14  # N16,2
+MAX_PRICE_E6 = 10**16    # N16,6
+
+# ------------------------------------------------------------------ field vocabulary
+
+FEEDETAIL_FIELDS = frozenset({
+    "feedetl_sn", "mdtrt_id", "psn_no", "chrg_bchno", "dise_codg", "rxno", "rx_circ_flag", "fee_ocur_time",
+    "med_list_codg", "medins_list_codg", "medins_list_name", "med_list_name", "det_item_fee_sumamt", "cnt", "pric",
+    "sin_dos_dscr", "used_frqu_dscr", "prd_days", "medc_way_dscr", "bilg_dept_codg", "bilg_dept_name",
+    "bilg_dr_codg", "bilg_dr_name", "acord_dept_codg", "acord_dept_name", "orders_dr_code", "orders_dr_name",
+    "hosp_appr_flag", "tcmdrug_used_way", "etip_flag", "etip_hosp_code", "dscg_tkdrug_flag", "matn_fee_flag",
+    "exp_content", "memo",
+})
+DISEINFO_FIELDS = frozenset({
+    "diag_type", "diag_srt_no", "diag_code", "diag_name", "diag_dept", "dise_dor_no", "dise_dor_name",
+    "diag_time", "vali_flag", "maindiag_flag", "psn_no", "mdtrt_id",
+})
+CLAIM_FIELDS = frozenset({
+    "insuplc_admdvs", "mdtrtarea_admvs", "psn_no", "psn_name", "psn_cert_type", "certno", "gend", "brdy", "age",
+    "naty", "insutype", "psn_type", "insutype_retr_flag", "cvlserv_flag", "mdtrt_id", "med_type", "setl_time",
+    "begntime", "endtime", "fixmedins_code", "fixmedins_name", "hosp_lv", "community_flag", "dise_codg",
+    "dise_name", "filing_type", "acct_used_flag", "balc", "diseinfo", "feedetail", "accumulators",
+    "icd_edition", "ipt_otp_no", "chrg_bchno", "memo",
+})
+FILING_TYPES = ("resettled_retiree", "long_term_resident", "resident_worker", "referral", "emergency",
+                "other_temporary", "unfiled")
+
+
+# ------------------------------------------------------------------ pydantic contract
+
+Code = str
+Amount = Decimal
+
+
+class FeeLine(BaseModel):
+    """One 2204 feedetail line."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    feedetl_sn: str = Field(min_length=1, max_length=30, description="费用明细流水号, unique within the visit")
+    med_list_codg: str | None = Field(default=None, max_length=50, description="医疗目录编码 (national code)")
+    medins_list_codg: str | None = Field(default=None, max_length=150, description="医药机构目录编码 (hospital code)")
+    cnt: Decimal = Field(ge=0, description="数量, N16,4")
+    pric: Decimal = Field(ge=0, description="单价, yuan, N16,6")
+    det_item_fee_sumamt: Decimal = Field(ge=0, description="明细项目费用总额, yuan, N16,2; must equal cnt × pric within the tolerance")
+    hosp_appr_flag: str | None = Field(default=None, description="医院审批标志")
+    prd_days: Decimal | None = Field(default=None, ge=0, description="周期天数")
+    fee_ocur_time: str | None = None
+    mdtrt_id: str | None = None
+    psn_no: str | None = None
+    chrg_bchno: str | None = None
+    dise_codg: str | None = None
+    rxno: str | None = None
+    rx_circ_flag: str | None = None
+    medins_list_name: str | None = None
+    med_list_name: str | None = None
+    sin_dos_dscr: str | None = None
+    used_frqu_dscr: str | None = None
+    medc_way_dscr: str | None = None
+    bilg_dept_codg: str | None = None
+    bilg_dept_name: str | None = None
+    bilg_dr_codg: str | None = None
+    bilg_dr_name: str | None = None
+    acord_dept_codg: str | None = None
+    acord_dept_name: str | None = None
+    orders_dr_code: str | None = None
+    orders_dr_name: str | None = None
+    tcmdrug_used_way: str | None = None
+    etip_flag: str | None = None
+    etip_hosp_code: str | None = None
+    dscg_tkdrug_flag: str | None = None
+    matn_fee_flag: str | None = None
+    exp_content: str | None = None
+    memo: str | None = None
+
+
+class DiseInfo(BaseModel):
+    """One diagnosis (2203 / 2401 diseinfo)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    diag_code: str = Field(min_length=1, max_length=30, description="诊断代码 (ICD-10)")
+    diag_name: str | None = None
+    diag_type: str | None = None
+    diag_srt_no: str | int | None = None
+    maindiag_flag: str | None = None
+    diag_dept: str | None = None
+    dise_dor_no: str | None = None
+    dise_dor_name: str | None = None
+    diag_time: str | None = None
+    vali_flag: str | None = None
+    psn_no: str | None = None
+    mdtrt_id: str | None = None
+
+
+class Claim(BaseModel):
+    """A visit to settle: what a gateway holds for 2204/2206, plus the person's year-to-date figures."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    insuplc_admdvs: str = Field(pattern=r"^[0-9]{6}$", description="参保地医保区划")
+    mdtrtarea_admvs: str = Field(pattern=r"^[0-9]{6}$", description="就医地医保区划")
+    insutype: str = Field(pattern=r"^[0-9]{3}$", description="险种类型: 310 职工, 390 居民 …")
+    med_type: str = Field(pattern=r"^[0-9A-Za-z]{1,6}$", description="医疗类别: 11, 14, 21 …")
+    setl_time: str = Field(description="结算时间, yyyy-MM-dd[ HH:mm:ss]")
+    hosp_lv: Literal["1", "2", "3", "9"] = Field(description="医院等级 of the institution")
+    feedetail: list[FeeLine] = Field(min_length=1, max_length=MAX_LINES)
+    age: int | None = Field(default=None, ge=0, le=150, description="年龄 (or give brdy)")
+    brdy: str | None = Field(default=None, description="出生日期 yyyy-MM-dd")
+    gend: Literal["0", "1", "2", "9"] | None = Field(default=None, description="性别")
+    psn_type: str | None = Field(default=None, description="人员类别")
+    insutype_retr_flag: Literal["0", "1"] = Field(default="0", description="险种离退休标志")
+    cvlserv_flag: Literal["0", "1"] = Field(default="0", description="公务员标志")
+    community_flag: Literal["0", "1"] = Field(default="0", description="社区卫生服务机构")
+    begntime: str | None = Field(default=None, description="开始（入院）时间")
+    endtime: str | None = None
+    filing_type: Literal[FILING_TYPES] | None = Field(default=None, description="异地就医备案类型")  # type: ignore[valid-type]
+    acct_used_flag: Literal["0", "1"] = Field(default="0", description="个人账户使用标志")
+    balc: Decimal | None = Field(default=None, ge=0, description="个人账户余额 before this claim")
+    dise_codg: str | None = None
+    dise_name: str | None = None
+    diseinfo: list[DiseInfo] = Field(default_factory=list)
+    accumulators: dict[str, Decimal] = Field(default_factory=dict, description="year-to-date values before this claim")
+    icd_edition: str | None = Field(default=None, description="edition of diseinfo codes, e.g. clinical-2.0")
+    psn_no: str | None = None
+    psn_name: str | None = None
+    psn_cert_type: str | None = None
+    certno: str | None = None
+    naty: str | None = None
+    mdtrt_id: str | None = None
+    fixmedins_code: str | None = None
+    fixmedins_name: str | None = None
+    ipt_otp_no: str | None = None
+    chrg_bchno: str | None = None
+    memo: str | None = None
+
+
+# ------------------------------------------------------------------ hot-path reader
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    path: str
+    code: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "code": self.code, "message": self.message}
+
+
+class SettlementError(Exception):
+    """Base of every error a settlement can refuse with; `code` is stable across CLI, API and HTTP."""
+
+    code = "E-SETTLEMENT"
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+        if code:
+            self.code = code
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "errors": [e.to_dict() for e in self.errors]}
+
+
+class ClaimError(SettlementError):
+    code = "E-CLAIM"
+
+
+@dataclass(slots=True)
+class LineIn:
+    index: int
+    feedetl_sn: str
+    med_list_codg: str | None
+    medins_list_codg: str | None
+    cnt: int        # 1/10,000
+    pric: int       # micro-yuan
+    amount: int     # fen
+    hosp_appr_flag: str | None
+    prd_days: float | None
+    raw: dict
+
+
+@dataclass(slots=True)
+class ClaimIn:
+    insuplc_admdvs: str
+    mdtrtarea_admvs: str
+    insutype: str
+    med_type: str
+    hosp_lv: str
+    setl_date: str
+    adm_date: str | None
+    age: int
+    gend: str | None
+    psn_type: str | None
+    insutype_retr_flag: str
+    cvlserv_flag: str
+    community_flag: str
+    filing_type: str | None
+    acct_used_flag: str
+    balc: int | None
+    dise_codg: str | None
+    diagnoses: tuple[str, ...]
+    lines: list[LineIn]
+    accumulators: dict[str, Any]
+    icd_edition: str | None
+    raw: dict = field(repr=False)
+
+
+_FLAG01 = ("0", "1")
+
+
+def _date_part(v: Any, path: str, errs: list[FieldError]) -> str | None:
+    if not isinstance(v, str):
+        errs.append(FieldError(path, "E-CLAIM-TYPE", f"expected a date text yyyy-MM-dd[ HH:mm:ss], found {type(v).__name__}"))
+        return None
+    s = v.strip()
+    d = s[:10]
+    rest = s[10:]
+    try:
+        parsed = dt.date.fromisoformat(d)
+        if rest and not (rest[0] in " T" and _time_ok(rest[1:])):
+            raise ValueError
+    except ValueError:
+        errs.append(FieldError(path, "E-CLAIM-VALUE", f"'{v}' is not a date yyyy-MM-dd[ HH:mm:ss]"))
+        return None
+    if not 1900 <= parsed.year <= 2200:
+        errs.append(FieldError(path, "E-CLAIM-VALUE", f"'{v}' is not a plausible date"))
+        return None
+    return d
+
+
+def _time_ok(t: str) -> bool:
+    try:
+        dt.time.fromisoformat(t)
+        return True
+    except ValueError:
+        return False
+
+
+def _code(data: dict, key: str, errs: list[FieldError], *, required: bool, pattern_len: tuple[int, int] | None = None,
+          digits: bool = False, choices: tuple[str, ...] | None = None, path: str | None = None) -> str | None:
+    v = data.get(key)
+    p = path or key
+    if v is None:
+        if required:
+            errs.append(FieldError(p, "E-CLAIM-MISSING", f"'{key}' is required"))
+        return None
+    if not isinstance(v, str):
+        hint = f" — write it as text \"{v}\"" if isinstance(v, int) and not isinstance(v, bool) else ""
+        errs.append(FieldError(p, "E-CLAIM-TYPE", f"'{key}' must be a code in text form, found {type(v).__name__}{hint}"))
+        return None
+    v = v.strip()
+    if choices is not None and v not in choices:
+        errs.append(FieldError(p, "E-CLAIM-VALUE", f"'{key}' is '{v}'; expected one of {', '.join(choices)}"))
+        return None
+    if pattern_len is not None and not (pattern_len[0] <= len(v) <= pattern_len[1]):
+        errs.append(FieldError(p, "E-CLAIM-VALUE", f"'{key}' '{v}' must be {pattern_len[0]}"
+                               + (f"–{pattern_len[1]}" if pattern_len[1] != pattern_len[0] else "") + " characters"))
+        return None
+    if digits and not v.isdigit():
+        errs.append(FieldError(p, "E-CLAIM-VALUE", f"'{key}' '{v}' must be digits"))
+        return None
+    return v
+
+
+def _num(v: Any, places: int, path: str, errs: list[FieldError], *, what: str, nonneg: bool = True,
+         limit: int | None = None) -> int | None:
+    if v is None:
+        errs.append(FieldError(path, "E-CLAIM-MISSING", f"'{what}' is required"))
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float, str, Decimal)):
+        errs.append(FieldError(path, "E-CLAIM-TYPE", f"'{what}' must be a number, found {type(v).__name__}"))
+        return None
+    try:
+        n = scaled_int(v, places, what)
+    except MoneyError as e:
+        errs.append(FieldError(path, "E-CLAIM-VALUE", str(e)))
+        return None
+    if nonneg and n < 0:
+        errs.append(FieldError(path, "E-CLAIM-VALUE", f"'{what}' must not be negative ({v})"))
+        return None
+    if limit is not None and abs(n) >= limit:
+        errs.append(FieldError(path, "E-CLAIM-VALUE", f"'{what}' {v} is beyond the interface's range"))
+        return None
+    return n
+
+
+def _unknown(data: dict, allowed: frozenset, prefix: str, errs: list[FieldError]) -> None:
+    for k in data:
+        if k not in allowed:
+            import difflib
+            m = difflib.get_close_matches(str(k), allowed, n=1, cutoff=0.7)
+            errs.append(FieldError(f"{prefix}{k}", "E-CLAIM-UNKNOWN-FIELD", f"unknown field '{k}'"
+                                   + (f" — did you mean '{m[0]}'?" if m else "")))
+
+
+def parse_claim(data: Any, tolerance_fen: int = 1) -> ClaimIn:
+    """Read a claim dict; raise ClaimError listing every bad field (never a partial claim)."""
+    if not isinstance(data, dict):
+        raise ClaimError("a claim must be a JSON object", [FieldError("", "E-CLAIM-TYPE", "expected an object")])
+    errs: list[FieldError] = []
+    _unknown(data, CLAIM_FIELDS, "", errs)
+    insuplc = _code(data, "insuplc_admdvs", errs, required=True, pattern_len=(6, 6), digits=True)
+    mdtrtarea = _code(data, "mdtrtarea_admvs", errs, required=True, pattern_len=(6, 6), digits=True)
+    insutype = _code(data, "insutype", errs, required=True, pattern_len=(3, 3), digits=True)
+    med_type = _code(data, "med_type", errs, required=True, pattern_len=(1, 6))
+    hosp_lv = _code(data, "hosp_lv", errs, required=True, choices=("1", "2", "3", "9"))
+    gend = _code(data, "gend", errs, required=False, choices=("0", "1", "2", "9"))
+    psn_type = _code(data, "psn_type", errs, required=False, pattern_len=(1, 10))
+    retr = _code(data, "insutype_retr_flag", errs, required=False, choices=_FLAG01) or "0"
+    cvl = _code(data, "cvlserv_flag", errs, required=False, choices=_FLAG01) or "0"
+    comm = _code(data, "community_flag", errs, required=False, choices=_FLAG01) or "0"
+    acct_flag = _code(data, "acct_used_flag", errs, required=False, choices=_FLAG01) or "0"
+    filing = _code(data, "filing_type", errs, required=False, choices=FILING_TYPES)
+    dise_codg = _code(data, "dise_codg", errs, required=False, pattern_len=(1, 30))
+    icd_edition = _code(data, "icd_edition", errs, required=False, pattern_len=(1, 40))
+    setl_date = None
+    if data.get("setl_time") is None:
+        errs.append(FieldError("setl_time", "E-CLAIM-MISSING", "'setl_time' is required"))
+    else:
+        setl_date = _date_part(data["setl_time"], "setl_time", errs)
+    adm_date = _date_part(data["begntime"], "begntime", errs) if data.get("begntime") is not None else None
+    if data.get("endtime") is not None:
+        _date_part(data["endtime"], "endtime", errs)
+    age = None
+    if data.get("age") is not None:
+        a = data["age"]
+        if isinstance(a, bool) or not isinstance(a, int):
+            errs.append(FieldError("age", "E-CLAIM-TYPE", f"'age' must be a whole number, found {type(a).__name__}"))
+        elif not 0 <= a <= 150:
+            errs.append(FieldError("age", "E-CLAIM-VALUE", f"'age' {a} is not a plausible age"))
+        else:
+            age = a
+    elif data.get("brdy") is not None:
+        b = _date_part(data["brdy"], "brdy", errs)
+        if b and setl_date:
+            bd, sd = dt.date.fromisoformat(b), dt.date.fromisoformat(setl_date)
+            if bd > sd:
+                errs.append(FieldError("brdy", "E-CLAIM-VALUE", f"birth date {b} is after the settlement date"))
+            else:
+                age = sd.year - bd.year - ((sd.month, sd.day) < (bd.month, bd.day))
+                if age > 150:
+                    errs.append(FieldError("brdy", "E-CLAIM-VALUE", f"birth date {b} gives an implausible age"))
+                    age = None
+    else:
+        errs.append(FieldError("age", "E-CLAIM-MISSING", "give 'age' or 'brdy' (birth date)"))
+    balc = None
+    if data.get("balc") is not None:
+        balc = _num(data["balc"], 2, "balc", errs, what="balc", limit=MAX_AMOUNT_FEN)
+
+    # diagnoses
+    diagnoses: list[str] = []
+    dis = data.get("diseinfo")
+    if dis is not None:
+        if not isinstance(dis, list):
+            errs.append(FieldError("diseinfo", "E-CLAIM-TYPE", "'diseinfo' must be a list"))
+        else:
+            for i, d in enumerate(dis):
+                p = f"diseinfo[{i}]"
+                if not isinstance(d, dict):
+                    errs.append(FieldError(p, "E-CLAIM-TYPE", "a diagnosis must be an object"))
+                    continue
+                _unknown(d, DISEINFO_FIELDS, p + ".", errs)
+                c = _code(d, "diag_code", errs, required=True, pattern_len=(1, 30), path=p + ".diag_code")
+                if c:
+                    diagnoses.append(c.upper())
+
+    # fee lines
+    lines: list[LineIn] = []
+    fd = data.get("feedetail")
+    if fd is None:
+        errs.append(FieldError("feedetail", "E-CLAIM-MISSING", "'feedetail' (the fee lines) is required"))
+    elif not isinstance(fd, list):
+        errs.append(FieldError("feedetail", "E-CLAIM-TYPE", "'feedetail' must be a list of fee lines"))
+    elif not fd:
+        errs.append(FieldError("feedetail", "E-CLAIM-VALUE", "'feedetail' has no fee lines"))
+    elif len(fd) > MAX_LINES:
+        errs.append(FieldError("feedetail", "E-CLAIM-VALUE", f"{len(fd):,} fee lines; at most {MAX_LINES:,} per claim"))
+    else:
+        seen: dict[str, int] = {}
+        for i, ln in enumerate(fd):
+            p = f"feedetail[{i}]"
+            if not isinstance(ln, dict):
+                errs.append(FieldError(p, "E-CLAIM-TYPE", "a fee line must be an object"))
+                continue
+            for k in ln:
+                if k not in FEEDETAIL_FIELDS:
+                    _unknown({k: None}, FEEDETAIL_FIELDS, p + ".", errs)
+            sn = ln.get("feedetl_sn")
+            if isinstance(sn, int) and not isinstance(sn, bool):
+                sn = str(sn)
+            if not isinstance(sn, str) or not sn.strip():
+                errs.append(FieldError(p + ".feedetl_sn", "E-CLAIM-MISSING" if sn is None else "E-CLAIM-TYPE",
+                                       "'feedetl_sn' (费用明细流水号) is required and must be text"))
+                sn = None
+            else:
+                sn = sn.strip()
+                if sn in seen:
+                    errs.append(FieldError(p + ".feedetl_sn", "E-CLAIM-DUPLICATE-SN",
+                                           f"feedetl_sn '{sn}' repeats line {seen[sn]} (must be unique within the visit)"))
+                seen[sn] = i
+            code = _code(ln, "med_list_codg", errs, required=False, pattern_len=(1, 50), path=p + ".med_list_codg")
+            local = _code(ln, "medins_list_codg", errs, required=False, pattern_len=(1, 150),
+                          path=p + ".medins_list_codg")
+            if code is None and local is None and "med_list_codg" not in ln and "medins_list_codg" not in ln:
+                errs.append(FieldError(p + ".med_list_codg", "E-CLAIM-MISSING",
+                                       "a fee line needs 'med_list_codg' (or 'medins_list_codg' with a code map)"))
+            cnt = _num(ln.get("cnt"), 4, p + ".cnt", errs, what="cnt", limit=MAX_PRICE_E6)
+            pric = _num(ln.get("pric"), 6, p + ".pric", errs, what="pric", limit=MAX_PRICE_E6)
+            amt = _num(ln.get("det_item_fee_sumamt"), 2, p + ".det_item_fee_sumamt", errs, what="det_item_fee_sumamt",
+                       limit=MAX_AMOUNT_FEN)
+            appr = _code(ln, "hosp_appr_flag", errs, required=False, pattern_len=(1, 3), path=p + ".hosp_appr_flag")
+            days = None
+            if ln.get("prd_days") is not None:
+                dd = _num(ln["prd_days"], 4, p + ".prd_days", errs, what="prd_days", limit=10**8)
+                days = dd / CNT_SCALE if dd is not None else None
+            if cnt is not None and pric is not None and amt is not None:
+                # cnt × pric in 1e-10 yuan; compare with the amount in fen (1e-2 yuan)
+                exact = cnt * pric
+                gap = abs(exact - amt * 10**8)
+                if gap > tolerance_fen * 10**8:
+                    errs.append(FieldError(p + ".det_item_fee_sumamt", "E-CLAIM-AMOUNT",
+                                           f"det_item_fee_sumamt {ln.get('det_item_fee_sumamt')} ≠ cnt × pric = "
+                                           f"{Decimal(exact).scaleb(-10).normalize():f} (allowed gap "
+                                           f"{tolerance_fen / 100:.2f})"))
+            if sn is not None and cnt is not None and pric is not None and amt is not None:
+                lines.append(LineIn(i, sn, code, local, cnt, pric, amt, appr, days, ln))
+
+    accs = data.get("accumulators")
+    accumulators: dict[str, Any] = {}
+    if accs is not None:
+        if not isinstance(accs, dict):
+            errs.append(FieldError("accumulators", "E-CLAIM-TYPE", "'accumulators' must be an object of name: value"))
+        else:
+            for k, v in accs.items():
+                n = _num(v, 2, f"accumulators.{k}", errs, what=f"accumulators.{k}", limit=MAX_AMOUNT_FEN)
+                if n is not None:
+                    accumulators[str(k)] = n
+    if errs:
+        raise ClaimError(f"the claim has {len(errs)} problem{'s' if len(errs) != 1 else ''}: "
+                         + "; ".join(f"{e.path}: {e.message}" for e in errs[:3])
+                         + (" …" if len(errs) > 3 else ""), errs)
+    return ClaimIn(insuplc_admdvs=insuplc, mdtrtarea_admvs=mdtrtarea, insutype=insutype, med_type=med_type,
+                   hosp_lv=hosp_lv, setl_date=setl_date, adm_date=adm_date, age=age, gend=gend, psn_type=psn_type,
+                   insutype_retr_flag=retr, cvlserv_flag=cvl, community_flag=comm, filing_type=filing,
+                   acct_used_flag=acct_flag, balc=balc, dise_codg=dise_codg, diagnoses=tuple(diagnoses), lines=lines,
+                   accumulators=accumulators, icd_edition=icd_edition, raw=data)
