@@ -320,5 +320,7 @@ def _print_settlement(con, name: str, s) -> None:
         con.print(f"[yellow]warning {w.code}[/yellow]: {w.message}")
 
 
+from . import commands as _commands  # noqa: E402,F401  (registers the other commands)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

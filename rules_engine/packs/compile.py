@@ -436,10 +436,12 @@ def _read_catalogue(cf: CatalogueFile, part: Part, problems: list[Problem], m: _
             continue
         entry = CatEntry(code=e["code"], name=str(e.get("name", "")), kind=cf.kind, category=e["category"],
                          selfpay=sp, ceiling=ce, restrictions=tuple(e.get("restrictions") or ()),
-                         valid_from=vf, valid_to=vt, med_chrgitm_type=e.get("med_chrgitm_type"), file=file, line=line)
+                         valid_from=vf, valid_to=vt, med_chrgitm_type=e.get("med_chrgitm_type"), file=file, line=line,
+                         match=e.get("match", "exact"))
         prior = idx.get(entry.code)
         if prior:
-            clash = next((p for p in prior if _overlap(p.valid_from, p.valid_to, vf, vt)), None)
+            clash = next((p for p in prior if p.match == entry.match and _overlap(p.valid_from, p.valid_to, vf, vt)),
+                         None)
             if clash is not None:
                 problems.append(Problem(
                     "E-DUPLICATE-CODE", f"code {entry.code} is listed twice with overlapping validity "
@@ -646,9 +648,12 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
                     dir=leaf.display, files=tuple(sorted({leaf.meta.file} | {c.file for c in leaf.catalogues})))
     cat_frozen = {k: tuple(v) for k, v in catalogue.items()}
     counts: dict[str, int] = {}
+    prefix_lengths: set[int] = set()
     for entries in cat_frozen.values():
         for e in entries:
             counts[e.kind] = counts.get(e.kind, 0) + 1
+            if e.match == "prefix":
+                prefix_lengths.add(len(e.code))
     fields = dict(
         info=info, chain=tuple(p.raw.key for p in parts), content_hash="",
         provenance=tuple(provenance.values()), settings=st,
@@ -657,7 +662,8 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
         conditions={k: resolve(v[0]) for k, v in conditions.items()},
         accumulators=accs, admission_counter=admission_counter[0] if admission_counter else None,
         layers=tuple(resolved_layers), cross_region=cross_region, personal_account=account,
-        restrictions=rests, catalogue=cat_frozen, catalogue_counts=counts, codes=codes)
+        restrictions=rests, catalogue=cat_frozen, catalogue_counts=counts, codes=codes,
+        prefix_lengths=tuple(sorted(prefix_lengths, reverse=True)))
     fields["content_hash"] = content_hash(fields)
     return CompiledPack.model_construct(**fields)
 
@@ -715,7 +721,7 @@ def _canon(x: Any) -> Any:
         return to_data(x)
     if isinstance(x, CatEntry):
         return [x.code, x.name, x.kind, x.category, x.selfpay, x.ceiling, list(x.restrictions), x.valid_from,
-                x.valid_to, x.med_chrgitm_type]
+                x.valid_to, x.med_chrgitm_type, x.match]
     if hasattr(x, "model_fields"):
         return {k: _canon(getattr(x, k)) for k in type(x).model_fields
                 if k not in ("src", "srcs", "otherwise_src", "pack")}

@@ -171,6 +171,7 @@ class CatEntry(NamedTuple):
     med_chrgitm_type: str | None
     file: str
     line: int
+    match: str = "exact"  # exact | prefix
 
 
 class PackInfo(Frozen):
@@ -211,6 +212,7 @@ class CompiledPack(Frozen):
     catalogue: dict[str, tuple[CatEntry, ...]]
     catalogue_counts: dict[str, int]
     codes: dict[str, dict[str, str]] = {}
+    prefix_lengths: tuple[int, ...] = ()   # distinct lengths of prefix entries, longest first
 
     def code_name(self, table: str, code: str | None) -> str | None:
         return self.codes.get(table, {}).get(code) if code is not None else None
@@ -224,12 +226,22 @@ class CompiledPack(Frozen):
         return f"{self.info.key}#{self.content_hash[:12]}"
 
     def lookup(self, code: str, date: str) -> CatEntry | None:
+        """The entry for a national code on a date: an exact entry, else the longest prefix entry."""
         entries = self.catalogue.get(code)
-        if not entries:
-            return None
-        for e in entries:
-            if (e.valid_from is None or e.valid_from <= date) and (e.valid_to is None or date <= e.valid_to):
-                return e
+        if entries:
+            for e in entries:
+                if e.match == "exact" and (e.valid_from is None or e.valid_from <= date) and (
+                        e.valid_to is None or date <= e.valid_to):
+                    return e
+        for n in self.prefix_lengths:
+            if n >= len(code):
+                continue
+            entries = self.catalogue.get(code[:n])
+            if entries:
+                for e in entries:
+                    if e.match == "prefix" and (e.valid_from is None or e.valid_from <= date) and (
+                            e.valid_to is None or date <= e.valid_to):
+                        return e
         return None
 
     def source(self, sid: str) -> Provenance | None:
