@@ -28,7 +28,8 @@ def _regions_default() -> str:
 
 def _console():
     from rich.console import Console
-    return Console(soft_wrap=False, highlight=False)
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "150"))
+    return Console(soft_wrap=False, highlight=False, width=width)
 
 
 class _Group(click.Group):
@@ -247,26 +248,30 @@ def simulate(claims: tuple[Path, ...], regions: str, fmt: str, explain: bool) ->
         key = data.get("psn_no") if isinstance(data, dict) and data.get("psn_no") else f"#{name}"
         groups.setdefault(str(key), []).append((name, data))
     results: list[tuple[str, Any]] = []
-    failed = False
+    failures: list[tuple[str, Any]] = []
     for key, members in groups.items():
         try:
             settled = engine.settle_sequence([d for _, d in members])
             results += [(n, s) for (n, _), s in zip(members, settled)]
         except SettlementError as e:
-            # find which claim of the group failed, settling them one by one for the message
-            failed = True
+            # name the claim of the group that failed, settling them one by one for the message
             for n, d in members:
                 try:
                     engine.settle(d)
                 except SettlementError as e2:
-                    _claim_failure(n, e2.code, e2.message, e2.errors, fmt)
+                    failures.append((n, e2))
                     break
             else:
-                _claim_failure(members[0][0], e.code, e.message, e.errors, fmt)
+                failures.append((members[0][0], e))
     order = {n: i for i, (n, _) in enumerate(items)}
     results.sort(key=lambda r: order[r[0]])
+    if fmt != "json":
+        for n, e in failures:
+            _claim_failure(n, e.code, e.message, e.errors, "text")
     if fmt == "json":
-        click.echo(jsonio.dumps([{"claim": n, **s.to_dict(explain=explain)} for n, s in results]))
+        out = [(order[n], {"claim": n, **s.to_dict(explain=explain)}) for n, s in results]
+        out += [(order[n], {"claim": n, "error": e.to_dict()}) for n, e in failures]
+        click.echo(jsonio.dumps([x for _, x in sorted(out, key=lambda t: t[0])]))
     elif fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -285,35 +290,43 @@ def simulate(claims: tuple[Path, ...], regions: str, fmt: str, explain: bool) ->
             if explain:
                 con.print(render_text(s), markup=False)
             con.print()
-    sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)
+    sys.exit(EXIT_PROBLEMS if failures else EXIT_OK)
 
 
 def _print_settlement(con, name: str, s) -> None:
     from rich.table import Table
+
+    from .settle.explain import layer_formula
     info = s.setlinfo()
     c = s.claim
-    title = (f"{name} — {c.raw.get('psn_name') or c.raw.get('psn_no') or ''} insutype {c.insutype} med_type "
-             f"{c.med_type} {info['setl_time']}  insured {s.insured.label}  treated {s.treatment.label}")
-    lines = Table(title=title, title_justify="left")
-    for col in ("sn", "code", "name", "amount", "lv", "ratio", "全自费", "超限价", "先行自付", "符合范围", "why"):
-        lines.add_column(col, justify="right" if col in ("amount", "ratio", "全自费", "超限价", "先行自付", "符合范围") else "left")
+    con.print(f"[bold]{name}[/bold]  {c.raw.get('psn_name') or c.raw.get('psn_no') or ''}  insutype {c.insutype}  "
+              f"med_type {c.med_type}  hosp_lv {c.hosp_lv}  {info['setl_time']}")
+    con.print(f"  insured {c.insuplc_admdvs} → {s.insured.label}   treated {c.mdtrtarea_admvs} → {s.treatment.label}"
+              + (f"   filing {s.facts.get('filing_type')}" if s.facts.get("cross_region") else ""), markup=False)
+    lines = Table(title="fee lines (就医地目录)", title_justify="left")
+    for col, right in (("sn", False), ("med_list_codg", False), ("name", False), ("amount", True), ("lv", False),
+                       ("ratio", True), ("全自费", True), ("超限价", True), ("先行自付", True), ("符合范围", True),
+                       ("why", False)):
+        lines.add_column(col, justify="right" if right else "left", overflow="fold")
     for row, lr in zip(s.result(), s.lines):
-        lines.add_row(row["feedetl_sn"], row["med_list_codg"] or "", (lr.entry.name if lr.entry else "")[:16],
-                      f"{row['det_item_fee_sumamt']}", row["chrgitm_lv"], f"{row['selfpay_prop']}",
-                      f"{row['fulamt_ownpay_amt']}", f"{row['overlmt_amt']}", f"{row['preselfpay_amt']}",
-                      f"{row['inscp_scp_amt']}", "; ".join(r.code for r in lr.reasons))
+        lines.add_row(row["feedetl_sn"], row["med_list_codg"] or "", (lr.entry.name if lr.entry else "")[:14],
+                      f"{row['det_item_fee_sumamt']:,}", row["chrgitm_lv"], f"{row['selfpay_prop']}",
+                      f"{row['fulamt_ownpay_amt']:,}", f"{row['overlmt_amt']:,}", f"{row['preselfpay_amt']:,}",
+                      f"{row['inscp_scp_amt']:,}", ", ".join(r.code for r in lr.reasons))
     con.print(lines)
-    totals = Table(show_header=True, title="setlinfo", title_justify="left")
+    totals = Table(title="setlinfo (参保地政策)", title_justify="left")
+    totals.add_column("field")
+    totals.add_column("", overflow="fold")
+    totals.add_column("amount", justify="right")
     for f in SUMMARY_FIELDS:
-        totals.add_column(FIELD_NAMES[f], justify="right")
-    totals.add_row(*[f"{info[f]:,}" for f in SUMMARY_FIELDS])
+        if info[f] or f in ("medfee_sumamt", "fund_pay_sumamt", "psn_part_amt", "psn_cash_pay", "inscp_scp_amt"):
+            totals.add_row(f, FIELD_NAMES[f], f"{info[f]:,}")
     con.print(totals)
     if s.layers:
-        detail = Table(title="setldetail / fund layers", title_justify="left")
+        detail = Table(title="fund layers", title_justify="left")
         for col in ("fund_pay_type", "layer", "pays", "how"):
-            detail.add_column(col)
+            detail.add_column(col, overflow="fold", justify="right" if col == "pays" else "left")
         for r in s.layers:
-            from .settle.explain import layer_formula
             detail.add_row(r.layer.fund_pay_type, r.layer.name, f"{r.pay / 100:,.2f}", layer_formula(r))
         con.print(detail)
     for w in s.warnings:

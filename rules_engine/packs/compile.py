@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..conditions.language import (All, AnyOf, Cmp, Node, Not, Ref, Src, parse_condition, refs_used, resolve_refs,
                                    src_of, to_data)
 from ..money import MoneyError, scaled_int, to_fen, to_ppm
@@ -61,6 +63,7 @@ class Part:
     provenance: list[Provenance] = field(default_factory=list)
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     source_refs: list[tuple[str, Src]] = field(default_factory=list)
+    has_errors: bool = False  # its own files had errors: never compiled
 
 
 class _Ctx:
@@ -182,8 +185,10 @@ def read_part(raw: RawPack, problems: list[Problem]) -> Part:
         for table, rows in (cc.get(("tables",)) or {}).items():
             if isinstance(rows, dict):
                 part.codes[table] = {str(k): str(v) for k, v in rows.items()}
+    n_errors = sum(1 for p in problems if p.severity == "error")
     for cf in raw.catalogues:
         _read_catalogue(cf, part, problems, m)
+    part.has_errors = n_errors < sum(1 for p in problems if p.severity == "error")
     return part
 
 
@@ -291,8 +296,10 @@ def _read_layer(c: _Ctx, path: Path_, d: dict) -> Layer | None:
                   "toward it so far", dp, hint="add 'accumulator: <id>' naming an accumulator with "
                   "adds: {deductible_of: " + d["id"] + "}")
             ok = False
+        ref_key = "accumulator" if "accumulator" in dd else "shared_with" if "shared_with" in dd else None
         ded = Deductible(period=period, amount=amount, accumulator=dd.get("accumulator"),
-                         shared_with=dd.get("shared_with"), sources=c.sources(dp + ("source",)), src=c.src(dp))
+                         shared_with=dd.get("shared_with"), sources=c.sources(dp + ("source",)), src=c.src(dp),
+                         ref_src=c.src(dp + (ref_key,)) if ref_key else None)
         if "amount" in dd and amount is None:
             ok = False
     bp = path + ("bands",)
@@ -329,7 +336,8 @@ def _read_layer(c: _Ctx, path: Path_, d: dict) -> Layer | None:
                   hint="add 'accumulator: <id>' naming an accumulator with adds: {paid_by: [" + d["id"] + "]}")
             ok = False
         caps.append(Cap(amount=amount, period=cap.get("period", "claim"), accumulator=cap.get("accumulator"),
-                        sources=c.sources(cp + ("source",)), src=c.src(cp)))
+                        sources=c.sources(cp + ("source",)), src=c.src(cp),
+                        acc_src=c.src(cp + ("accumulator",)) if "accumulator" in cap else None))
     when = c.cond(path + ("when",))
     if "when" in d and when is None:
         ok = False
@@ -343,7 +351,8 @@ def _read_layer(c: _Ctx, path: Path_, d: dict) -> Layer | None:
     return Layer(id=d["id"], name=d.get("name") or d["id"], fund_pay_type=fpt, setl_field=field_, when=when,
                  base=d.get("base", "inscp"), deductible=ded,
                  bands=Bands(basis=bd.get("basis", "gross"), position=bd.get("position"), ratios=ratios,
-                             sources=c.sources(bp + ("source",)), src=c.src(bp)),
+                             sources=c.sources(bp + ("source",)), src=c.src(bp),
+                             position_src=c.src(bp + ("position",)) if "position" in bd else None),
                  adjust=tuple(adjust), caps=tuple(caps), sources=c.sources(path + ("source",)),
                  confidence=d.get("confidence"), note=d.get("note"), src=c.src(path))
 
@@ -564,10 +573,10 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
         d = layer.deductible
         if d is not None:
             if d.accumulator and d.accumulator not in accumulators:
-                _ref_err(problems, d.src, "accumulator", d.accumulator, acc_ids)
+                _ref_err(problems, d.ref_src or d.src, "accumulator", d.accumulator, acc_ids)
             if d.shared_with:
                 if d.shared_with not in layers:
-                    _ref_err(problems, d.src, "layer", d.shared_with, layer_ids)
+                    _ref_err(problems, d.ref_src or d.src, "layer", d.shared_with, layer_ids)
                 elif order.index(d.shared_with) >= pos:
                     problems.append(Problem("E-REF-LAYER", f"deductible shared_with '{d.shared_with}' must name an "
                                             "earlier layer", file=d.src.file, line=d.src.line, col=d.src.col))
@@ -577,10 +586,10 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
         for case in layer.bands.ratios.cases:
             check_refs(case.when)
         if layer.bands.position and layer.bands.position not in accumulators:
-            _ref_err(problems, layer.bands.src, "accumulator", layer.bands.position, acc_ids)
+            _ref_err(problems, layer.bands.position_src or layer.bands.src, "accumulator", layer.bands.position, acc_ids)
         for cap in layer.caps:
             if cap.accumulator and cap.accumulator not in accumulators:
-                _ref_err(problems, cap.src, "accumulator", cap.accumulator, acc_ids)
+                _ref_err(problems, cap.acc_src or cap.src, "accumulator", cap.accumulator, acc_ids)
             for case in cap.amount.cases:
                 check_refs(case.when)
             if d is not None and d.amount is not None:
@@ -722,7 +731,7 @@ def _canon(x: Any) -> Any:
     if isinstance(x, CatEntry):
         return [x.code, x.name, x.kind, x.category, x.selfpay, x.ceiling, list(x.restrictions), x.valid_from,
                 x.valid_to, x.med_chrgitm_type, x.match]
-    if hasattr(x, "model_fields"):
+    if isinstance(x, BaseModel):
         return {k: _canon(getattr(x, k)) for k in type(x).model_fields
                 if k not in ("src", "srcs", "otherwise_src", "pack")}
     if isinstance(x, dict):

@@ -62,6 +62,7 @@ class Deductible(Frozen):
     shared_with: str | None = None
     sources: tuple[str, ...] = ()
     src: Src
+    ref_src: Src | None = None  # where 'accumulator' / 'shared_with' is written
 
 
 class Bands(Frozen):
@@ -70,6 +71,7 @@ class Bands(Frozen):
     ratios: CaseValue             # values: tuple[Band, ...]
     sources: tuple[str, ...] = ()
     src: Src
+    position_src: Src | None = None
 
 
 class Adjust(Frozen):
@@ -88,6 +90,7 @@ class Cap(Frozen):
     accumulator: str | None = None
     sources: tuple[str, ...] = ()
     src: Src
+    acc_src: Src | None = None
 
 
 class Layer(Frozen):

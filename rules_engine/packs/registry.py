@@ -118,7 +118,9 @@ class PackSet:
                 self.problems.extend(p for p in full.problems if p not in self.problems.items)
                 raw.__dict__.update(full.__dict__)
             problems: list[Problem] = []
-            self._parts[raw.key] = read_part(raw, problems)
+            part = read_part(raw, problems)
+            part.has_errors = part.has_errors or any(p.severity == "error" for p in problems)
+            self._parts[raw.key] = part
             self.problems.extend(problems)
         return self._parts[raw.key]
 
@@ -158,7 +160,8 @@ class PackSet:
                 if pack is None:
                     problems: list[Problem] = []
                     parts = [self._part(r) for r in chain]
-                    if any(p.severity == "error" for r in chain for p in r.problems):
+                    if any(p.severity == "error" for r in chain for p in r.problems) or any(
+                            pt.has_errors for pt in parts):
                         continue  # a file of the chain is broken: reported, never compiled
                     pack = compile_chain(parts, problems)
                     self.problems.extend(p for p in problems if p not in self.problems.items)

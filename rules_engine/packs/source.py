@@ -93,7 +93,11 @@ def _scalar_value(constructor: yaml.constructor.SafeConstructor, resolver: yaml.
     if tag not in _SAFE_SCALAR_TAGS:
         raise yaml.constructor.ConstructorError(
             None, None, f"tag {tag!r} is not allowed (only plain YAML values)", ev.start_mark)
-    value = constructor.construct_object(node, deep=True)
+    try:
+        value = constructor.construct_object(node, deep=True)
+    except ValueError:
+        # e.g. 2020-02-30 looks like a date but is none: keep the text, the checks name it
+        return ev.value
     # Dates become ISO text: schemas speak JSON, and a date is a string there.
     if isinstance(value, _dt.datetime):
         value = value.isoformat(sep=" ")

@@ -89,6 +89,9 @@ def settle(packs: PackSet, claim: ClaimIn) -> Settlement:
                                      f"feedetail[{lr.line.index}]"))
 
     layers = run_layers(iplan, facts, inscp, pre, acc)
+    if not layers:
+        warnings.append(Warning_("W-NO-LAYER", f"no fund layer of {insured.key} applies to this claim (insutype "
+                                 f"{claim.insutype}, med_type {claim.med_type}): the funds pay nothing"))
     funds = dict.fromkeys(FUND_FIELDS, 0)
     act_dedc = None
     pool_prop = 0

@@ -40,6 +40,8 @@ def layer_formula(r: "LayerResult") -> str:
         elif r.deductible != r.deductible_amount:
             s += f" (of {_y(r.deductible_amount)}, limited to the base)"
         parts.append(s)
+    if r.position:
+        parts.append(f"band axis continues from {_y(r.position)} ({r.layer.bands.position} before this claim)")
     terms = []
     for s in r.segments:
         ratio = _pct(s.ratio) if s.ratio == s.ratio_raw else f"{_pct(s.ratio)} (table {_pct(s.ratio_raw)})"
