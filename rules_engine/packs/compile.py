@@ -628,6 +628,8 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
                                     col=src.col, hint=(hint + " " if hint else "")
                                     + "sources are the ids under 'provenance' in pack.yaml"))
 
+    if sum(1 for p in problems if p.severity == "error") == n_before:
+        _check_parallel_layers(list(layers.values()), resolve, problems)
     if sum(1 for p in problems if p.severity == "error") > n_before:
         return None
 
@@ -675,6 +677,105 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
         prefix_lengths=tuple(sorted(prefix_lengths, reverse=True)))
     fields["content_hash"] = content_hash(fields)
     return CompiledPack.model_construct(**fields)
+
+
+def _constraints(nodes) -> tuple[dict[str, frozenset], dict[str, frozenset]]:
+    """What a conjunction of conditions says for sure: fact → allowed values, fact → excluded values
+    (from eq/in tests and their negations). Other shapes say nothing (conservative)."""
+    pos: dict[str, frozenset] = {}
+    neg: dict[str, frozenset] = {}
+
+    def visit(n, negated: bool) -> None:
+        if n is None:
+            return
+        if isinstance(n, Cmp) and n.op in ("eq", "in"):
+            vals = frozenset([n.value]) if n.op == "eq" else frozenset(n.value)
+            if negated:
+                neg[n.fact] = neg.get(n.fact, frozenset()) | vals
+            else:
+                pos[n.fact] = pos[n.fact] & vals if n.fact in pos else vals
+        elif isinstance(n, All) and not negated:
+            for i in n.items:
+                visit(i, False)
+        elif isinstance(n, Not):
+            visit(n.item, not negated) if isinstance(n.item, Cmp) or not negated else None
+    for node in nodes:
+        visit(node, False)
+    return pos, neg
+
+
+def _contradictory(nodes) -> bool:
+    pos, neg = _constraints(nodes)
+    return any(not v or v <= neg.get(k, frozenset()) for k, v in pos.items())
+
+
+def _profile(table, adjustments) -> list[tuple[int, int | None, int]]:
+    from ..settle.layers import adjust_ratio
+    out, edge = [], 0
+    for b in table:
+        r = b.ratio
+        for a in adjustments:
+            r = max(r, adjust_ratio(r, a.kind, a.value, "half_up"))
+        out.append((edge, b.upper, r))
+        if b.upper is None:
+            break
+        edge = b.upper
+    return out
+
+
+def _check_parallel_layers(layers: list[Layer], resolve, problems: list[Problem]) -> None:
+    """Layers that pay on the same in-scope amount must not pay more than 100 % of it together:
+    the runtime bound stops an overpayment, but a combined marginal ratio above 1 would let a
+    patient pay *less* for a bigger bill. Cases whose conditions exclude each other (different
+    insutype, community vs not …) are not combined."""
+    import itertools
+
+    from ..money import PPM
+
+    def options(layer: Layer):
+        when = resolve(layer.when)
+        raising = [a for a in layer.adjust if a.kind in ("self_share_times", "ratio_plus")]
+        cv = layer.bands.ratios
+        opts = [([when, resolve(c.when)], c.value) for c in cv.cases] + [([when], cv.otherwise)]
+        out = []
+        for conds, table in opts:
+            adj = [a for a in raising if not _contradictory(conds + [resolve(a.when)])]
+            out.append((conds, _profile(table, adj)))
+        return out
+
+    parallel = [l for l in layers if l.base == "inscp"]
+    for j, b in enumerate(parallel):
+        mates = [a for a in parallel[:j] if not _contradictory([resolve(a.when), resolve(b.when)])]
+        if not mates:
+            continue
+        group = mates + [b]
+        same_axis = len({(l.bands.position, l.bands.basis) for l in group}) == 1
+        worst = None
+        for combo in itertools.product(*(options(l) for l in group)):
+            if _contradictory([n for conds, _ in combo for n in conds]):
+                continue
+            profiles = [prof for _, prof in combo]
+            if not same_axis:
+                total = sum(max(r for _, _, r in prof) for prof in profiles)
+                if total > PPM and (worst is None or total > worst[1]):
+                    worst = (0, total, None)
+                continue
+            cuts = sorted({seg[0] for prof in profiles for seg in prof} | {seg[1] for prof in profiles for seg in prof
+                                                                           if seg[1] is not None})
+            for k, lo in enumerate(cuts):
+                total = sum(next((r for s_lo, s_hi, r in prof if s_lo <= lo and (s_hi is None or lo < s_hi)), 0)
+                            for prof in profiles)
+                if total > PPM and (worst is None or total > worst[1]):
+                    worst = (lo, total, cuts[k + 1] if k + 1 < len(cuts) else None)
+        if worst is not None:
+            lo, total, hi = worst
+            where = f"from {lo / 100:,.2f}" + (f" to {hi / 100:,.2f}" if hi is not None else " up")
+            names = ", ".join(f"'{l.id}'" for l in group)
+            problems.append(Problem(
+                "E-LAYERS-OVER-100", f"layers {names} all pay on the in-scope amount and together can pay "
+                f"{total / 10_000:g}% of it ({where} on the band axis)", file=b.src.file, line=b.src.line,
+                col=b.src.col, hint="give the later layer 'base: inscp_remaining', lower its ratios, or make the "
+                "layers' 'when' exclusive (e.g. different insutype or med_type)"))
 
 
 def _resolve_cases(cv: CaseValue, resolve) -> CaseValue:

@@ -251,3 +251,33 @@ def test_text_output_has_file_line_col_and_hint(packs):
     line = line_of(d / "policy.yaml", "fund_pay_typ:")
     assert f"policy.yaml:{line}:5: error E-SCHEMA-UNKNOWN-KEY: unknown key 'fund_pay_typ'" in r.stdout
     assert "did you mean 'fund_pay_type'?" in r.stdout
+
+
+SECOND_LAYER = """
+  - id: extra
+    fund_pay_type: "330100"
+    setl_field: hifob_pay
+    when: {when}
+    bands:
+      ratios: [{{ratio: 0.3}}]
+"""
+
+
+def test_parallel_layers_paying_over_100_percent(packs):
+    d = make(packs)
+    p = edit(d, "policy.yaml", "    caps:", SECOND_LAYER.format(when="{is: inpatient}").rstrip("\n").replace(
+        "  - id: extra", "    caps: []\n  - id: extra", 1) + "\n  - id: tail\n    fund_pay_type: \"999997\"\n"
+        "    setl_field: oth_pay\n    when: {med_type: '11'}\n    bands:\n      ratios: [{ratio: 0.1}]\n"
+        "    caps:")
+    _, pr = problems(packs)
+    e = only(pr, "E-LAYERS-OVER-100")
+    assert "'pool', 'extra'" in e.message and "120%" in e.message
+    assert e.line == line_of(p, "- id: extra")
+
+
+def test_parallel_layers_with_exclusive_conditions_are_fine(packs):
+    d = make(packs)
+    edit(d, "policy.yaml", "    caps:", SECOND_LAYER.format(when="{med_type: '11'}").rstrip("\n").replace(
+        "  - id: extra", "    caps: []\n  - id: extra", 1) + "\n    caps:")
+    _, pr = problems(packs)
+    assert [p for p in pr if p.severity == "error"] == []
