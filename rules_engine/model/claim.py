@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..money import CNT_SCALE, MoneyError, scaled_int
 
@@ -58,13 +58,14 @@ class FeeLine(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     feedetl_sn: str = Field(min_length=1, max_length=30, description="费用明细流水号, unique within the visit")
-    med_list_codg: str | None = Field(default=None, max_length=50, description="医疗目录编码 (national code)")
-    medins_list_codg: str | None = Field(default=None, max_length=150, description="医药机构目录编码 (hospital code)")
-    cnt: Decimal = Field(ge=0, description="数量, N16,4")
-    pric: Decimal = Field(ge=0, description="单价, yuan, N16,6")
-    det_item_fee_sumamt: Decimal = Field(ge=0, description="明细项目费用总额, yuan, N16,2; must equal cnt × pric within the tolerance")
-    hosp_appr_flag: str | None = Field(default=None, description="医院审批标志")
-    prd_days: Decimal | None = Field(default=None, ge=0, description="周期天数")
+    med_list_codg: str | None = Field(default=None, min_length=1, max_length=50, description="医疗目录编码 (national code)")
+    medins_list_codg: str | None = Field(default=None, min_length=1, max_length=150, description="医药机构目录编码 (hospital code)")
+    cnt: Decimal = Field(ge=0, lt=10**12, decimal_places=4, description="数量, N16,4")
+    pric: Decimal = Field(ge=0, lt=10**10, decimal_places=6, description="单价, yuan, N16,6")
+    det_item_fee_sumamt: Decimal = Field(ge=0, lt=10**12, decimal_places=2,
+                                         description="明细项目费用总额, yuan, N16,2; equals cnt × pric within 0.01")
+    hosp_appr_flag: str | None = Field(default=None, min_length=1, max_length=3, description="医院审批标志")
+    prd_days: Decimal | None = Field(default=None, ge=0, lt=10**4, decimal_places=4, description="周期天数")
     fee_ocur_time: str | None = None
     mdtrt_id: str | None = None
     psn_no: str | None = None
@@ -93,6 +94,14 @@ class FeeLine(BaseModel):
     exp_content: str | None = None
     memo: str | None = None
 
+    @model_validator(mode="after")
+    def _amount_matches(self) -> "FeeLine":
+        if abs(self.cnt * self.pric - self.det_item_fee_sumamt) > Decimal("0.01"):
+            raise ValueError(f"det_item_fee_sumamt {self.det_item_fee_sumamt} ≠ cnt × pric = {self.cnt * self.pric}")
+        if self.med_list_codg is None and self.medins_list_codg is None:
+            raise ValueError("a fee line needs med_list_codg (or medins_list_codg with a code map)")
+        return self
+
 
 class DiseInfo(BaseModel):
     """One diagnosis (2203 / 2401 diseinfo)."""
@@ -119,27 +128,30 @@ class Claim(BaseModel):
     insuplc_admdvs: str = Field(pattern=r"^[0-9]{6}$", description="参保地医保区划")
     mdtrtarea_admvs: str = Field(pattern=r"^[0-9]{6}$", description="就医地医保区划")
     insutype: str = Field(pattern=r"^[0-9]{3}$", description="险种类型: 310 职工, 390 居民 …")
-    med_type: str = Field(pattern=r"^[0-9A-Za-z]{1,6}$", description="医疗类别: 11, 14, 21 …")
+    med_type: str = Field(min_length=1, max_length=6, description="医疗类别: 11, 14, 21 …")
     setl_time: str = Field(description="结算时间, yyyy-MM-dd[ HH:mm:ss]")
     hosp_lv: Literal["1", "2", "3", "9"] = Field(description="医院等级 of the institution")
     feedetail: list[FeeLine] = Field(min_length=1, max_length=MAX_LINES)
-    age: int | None = Field(default=None, ge=0, le=150, description="年龄 (or give brdy)")
+    age: int | None = Field(default=None, ge=0, le=150, strict=True, description="年龄 (or give brdy)")
     brdy: str | None = Field(default=None, description="出生日期 yyyy-MM-dd")
     gend: Literal["0", "1", "2", "9"] | None = Field(default=None, description="性别")
-    psn_type: str | None = Field(default=None, description="人员类别")
-    insutype_retr_flag: Literal["0", "1"] = Field(default="0", description="险种离退休标志")
-    cvlserv_flag: Literal["0", "1"] = Field(default="0", description="公务员标志")
-    community_flag: Literal["0", "1"] = Field(default="0", description="社区卫生服务机构")
+    psn_type: str | None = Field(default=None, min_length=1, max_length=10, description="人员类别")
+    insutype_retr_flag: Literal["0", "1"] | None = Field(default="0", description="险种离退休标志")
+    cvlserv_flag: Literal["0", "1"] | None = Field(default="0", description="公务员标志")
+    community_flag: Literal["0", "1"] | None = Field(default="0", description="社区卫生服务机构")
     begntime: str | None = Field(default=None, description="开始（入院）时间")
     endtime: str | None = None
     filing_type: Literal[FILING_TYPES] | None = Field(default=None, description="异地就医备案类型")  # type: ignore[valid-type]
-    acct_used_flag: Literal["0", "1"] = Field(default="0", description="个人账户使用标志")
-    balc: Decimal | None = Field(default=None, ge=0, description="个人账户余额 before this claim")
-    dise_codg: str | None = None
+    acct_used_flag: Literal["0", "1"] | None = Field(default="0", description="个人账户使用标志")
+    balc: Decimal | None = Field(default=None, ge=0, lt=10**12, decimal_places=2,
+                                 description="个人账户余额 before this claim")
+    dise_codg: str | None = Field(default=None, min_length=1, max_length=30)
     dise_name: str | None = None
     diseinfo: list[DiseInfo] = Field(default_factory=list)
-    accumulators: dict[str, Decimal] = Field(default_factory=dict, description="year-to-date values before this claim")
-    icd_edition: str | None = Field(default=None, description="edition of diseinfo codes, e.g. clinical-2.0")
+    accumulators: dict[str, Annotated[Decimal, Field(ge=0, lt=10**12, decimal_places=2)]] = Field(
+        default_factory=dict, description="year-to-date values before this claim (yuan, or counts)")
+    icd_edition: str | None = Field(default=None, min_length=1, max_length=40,
+                                    description="edition of diseinfo codes, e.g. clinical-2.0")
     psn_no: str | None = None
     psn_name: str | None = None
     psn_cert_type: str | None = None
@@ -151,6 +163,29 @@ class Claim(BaseModel):
     ipt_otp_no: str | None = None
     chrg_bchno: str | None = None
     memo: str | None = None
+
+    @field_validator("setl_time", "begntime", "endtime", "brdy")
+    @classmethod
+    def _date(cls, v: str | None) -> str | None:
+        if v is not None:
+            errs: list[FieldError] = []
+            _date_part(v, "", errs)
+            if errs:
+                raise ValueError(errs[0].message)
+        return v
+
+    @model_validator(mode="after")
+    def _whole(self) -> "Claim":
+        if self.age is None and self.brdy is None:
+            raise ValueError("give 'age' or 'brdy' (birth date)")
+        if self.age is None and self.brdy is not None and self.brdy[:10] > self.setl_time[:10]:
+            raise ValueError("birth date is after the settlement date")
+        seen = set()
+        for ln in self.feedetail:
+            if ln.feedetl_sn in seen:
+                raise ValueError(f"feedetl_sn '{ln.feedetl_sn}' repeats (must be unique within the visit)")
+            seen.add(ln.feedetl_sn)
+        return self
 
 
 # ------------------------------------------------------------------ hot-path reader
@@ -406,9 +441,7 @@ def parse_claim(data: Any, tolerance_fen: int = 1) -> ClaimIn:
                 if k not in FEEDETAIL_FIELDS:
                     _unknown({k: None}, FEEDETAIL_FIELDS, p + ".", errs)
             sn = ln.get("feedetl_sn")
-            if isinstance(sn, int) and not isinstance(sn, bool):
-                sn = str(sn)
-            if not isinstance(sn, str) or not sn.strip():
+            if not isinstance(sn, str) or not sn.strip() or len(sn.strip()) > 30:
                 errs.append(FieldError(p + ".feedetl_sn", "E-CLAIM-MISSING" if sn is None else "E-CLAIM-TYPE",
                                        "'feedetl_sn' (费用明细流水号) is required and must be text"))
                 sn = None
@@ -421,7 +454,7 @@ def parse_claim(data: Any, tolerance_fen: int = 1) -> ClaimIn:
             code = _code(ln, "med_list_codg", errs, required=False, pattern_len=(1, 50), path=p + ".med_list_codg")
             local = _code(ln, "medins_list_codg", errs, required=False, pattern_len=(1, 150),
                           path=p + ".medins_list_codg")
-            if code is None and local is None and "med_list_codg" not in ln and "medins_list_codg" not in ln:
+            if ln.get("med_list_codg") is None and ln.get("medins_list_codg") is None:
                 errs.append(FieldError(p + ".med_list_codg", "E-CLAIM-MISSING",
                                        "a fee line needs 'med_list_codg' (or 'medins_list_codg' with a code map)"))
             cnt = _num(ln.get("cnt"), 4, p + ".cnt", errs, what="cnt", limit=MAX_PRICE_E6)
