@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ..money import PPM, fen_decimal, plain
 
@@ -201,7 +201,10 @@ def layer_formula(r: "LayerResult") -> str:
 
 # ------------------------------------------------------------------ output contract (documentation / OpenAPI)
 
-Money = Decimal
+# Amounts are exact Decimals in Python and JSON numbers on the wire (rules_engine/jsonio.py).
+Money = Annotated[Decimal, WithJsonSchema({"type": "number", "description": "yuan, at most 2 decimals"})]
+Ratio = Annotated[Decimal, WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})]
+Number = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 
 
 class SetlInfo(BaseModel):
@@ -219,7 +222,7 @@ class SetlInfo(BaseModel):
     inscp_scp_amt: Money = Field(description="符合政策范围金额")
     act_pay_dedc: Money = Field(description="实际支付起付线")
     hifp_pay: Money = Field(description="基本医疗保险统筹基金支出")
-    pool_prop_selfpay: Decimal = Field(description="基本医疗保险统筹基金支付比例 (the basic layer's ratio at the claim's last band)")
+    pool_prop_selfpay: Ratio = Field(description="基本医疗保险统筹基金支付比例 (the basic layer's ratio at the claim's last band)")
     cvlserv_pay: Money = Field(description="公务员医疗补助资金支出")
     hifes_pay: Money = Field(description="企业补充医疗保险基金支出")
     hifmi_pay: Money = Field(description="居民大病保险资金支出")
@@ -255,10 +258,10 @@ class LineOut(BaseModel):
     feedetl_sn: str
     med_list_codg: str | None
     det_item_fee_sumamt: Money
-    cnt: Decimal
-    pric: Decimal
-    pric_uplmt_amt: Decimal = Field(description="定价上限金额; 999999 = no ceiling, as the platform writes it")
-    selfpay_prop: Decimal
+    cnt: Number
+    pric: Number
+    pric_uplmt_amt: Number = Field(description="定价上限金额; 999999 = no ceiling, as the platform writes it")
+    selfpay_prop: Ratio
     fulamt_ownpay_amt: Money
     overlmt_amt: Money
     preselfpay_amt: Money
@@ -284,7 +287,7 @@ class SettlementOut(BaseModel):
     setlinfo: SetlInfo
     setldetail: list[SetlDetail]
     result: list[LineOut]
-    accumulators: dict[str, Decimal | int]
+    accumulators: dict[str, Number | int]
     warnings: list[dict[str, str]]
     packs: dict[str, PackRef]
     conversions: list[dict[str, Any]] | None = None
