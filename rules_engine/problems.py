@@ -70,6 +70,16 @@ class Problems:
     def extend(self, problems: Iterable[Problem]) -> None:
         self.items.extend(problems)
 
+    def extend_unique(self, problems: Iterable[Problem]) -> None:
+        """Add problems not already reported at the same place with the same code (the schema and the
+        compiler may both see one mistake; the analyst should read it once)."""
+        seen = {(p.file, p.line, p.col, p.code) for p in self.items}
+        for p in problems:
+            key = (p.file, p.line, p.col, p.code)
+            if key not in seen:
+                seen.add(key)
+                self.items.append(p)
+
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.items if p.severity == "error"]

@@ -121,10 +121,15 @@ class _Ctx:
         if v is None:
             return None
         try:
-            return to_ppm(Decimal(repr(v)) if isinstance(v, float) else v, "ratio")
+            r = to_ppm(Decimal(repr(v)) if isinstance(v, float) else v, "ratio")
         except MoneyError as e:
             self.err("E-RATIO-PRECISION", str(e), path, hint="ratios have at most 6 decimal places")
             return None
+        if not 0 <= r <= 1_000_000:
+            self.err("E-RATIO-RANGE", f"ratio {v} is outside [0, 1]", path,
+                     hint="ratios are written as fractions: 85 % is 0.85")
+            return None
+        return r
 
     def case_value(self, path: Path_, convert) -> CaseValue | None:
         """A scalar (or list) value, or {cases: [...], else: ...}; `convert(path)` types one value."""

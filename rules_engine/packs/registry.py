@@ -115,13 +115,13 @@ class PackSet:
         if raw.key not in self._parts:
             if not raw.complete:  # cache miss: now read the whole pack
                 full = load_pack(raw.dir, self._base)
-                self.problems.extend(p for p in full.problems if p not in self.problems.items)
+                self.problems.extend_unique(full.problems)
                 raw.__dict__.update(full.__dict__)
             problems: list[Problem] = []
             part = read_part(raw, problems)
             part.has_errors = part.has_errors or any(p.severity == "error" for p in problems)
             self._parts[raw.key] = part
-            self.problems.extend(problems)
+            self.problems.extend_unique(problems)
         return self._parts[raw.key]
 
     def chains(self, raw: RawPack) -> list[list[RawPack]]:
@@ -164,7 +164,7 @@ class PackSet:
                             pt.has_errors for pt in parts):
                         continue  # a file of the chain is broken: reported, never compiled
                     pack = compile_chain(parts, problems)
-                    self.problems.extend(p for p in problems if p not in self.problems.items)
+                    self.problems.extend_unique(problems)
                     if pack is not None and cache:
                         cache.put(digest, pack)
                 if pack is not None:
