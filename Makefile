@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/python tools/demo.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

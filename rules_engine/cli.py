@@ -335,5 +335,7 @@ def _print_settlement(con, name: str, s) -> None:
 
 from . import commands as _commands  # noqa: E402,F401  (registers the other commands)
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+if __name__ == "__main__":  # pragma: no cover - `python -m rules_engine.cli`
+    # run the canonical module's group, on which the command modules registered themselves
+    from rules_engine.cli import main as _main
+    _main()
