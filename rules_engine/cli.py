@@ -89,7 +89,7 @@ def validate(paths: tuple[Path, ...], fmt: str, max_errors: int, strict: bool) -
         checked += len(ps.raws)
         if root.resolve() != path.resolve():
             prefix = str(path.resolve())
-            keep = [p for p in ps.problems if str(Path(p.file).resolve()).startswith(prefix)]
+            keep = [p for p in ps.problems if str(ps.problem_path(p)).startswith(prefix)]
             # problems of the pack's ancestors that stop it from compiling still matter
             all_problems.extend(keep)
         else:

@@ -78,6 +78,11 @@ class PackSet:
         ps._compile_all(cached)
         return ps
 
+    def problem_path(self, p: Problem) -> Path:
+        """The absolute path of the file a problem names (problems carry display paths)."""
+        f = Path(p.file)
+        return (f if f.is_absolute() else (self._base or Path.cwd()) / f).resolve()
+
     def _check_extends(self) -> None:
         for raw in self.raws.values():
             ext = raw.get("extends")
@@ -199,6 +204,10 @@ class PackSet:
             if _from(raw) <= date <= _to(raw):
                 return raw
         return None
+
+    def effective(self, raw: RawPack, date: str) -> CompiledPack:
+        """The compiled pack of this exact version on a date (its parents chosen by that date)."""
+        return self._effective(raw, date)
 
     def _effective(self, raw: RawPack, date: str) -> CompiledPack:
         chain = [raw]
@@ -341,3 +350,27 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env)
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rules-engine"
+
+
+class PinnedPackSet:
+    """A pack set in which some regions always answer with one given pack, whatever the date:
+    to settle the same claims under two versions (diff, impact) without touching the files."""
+
+    def __init__(self, base: PackSet, pins: dict[str, CompiledPack]):
+        self.base, self.pins = base, dict(pins)
+        self.root = base.root
+
+    def select(self, region: str, date: str, *, fallback: bool = True) -> CompiledPack:
+        if region in self.pins:
+            return self.pins[region]
+        try:
+            pack = self.base.select(region, date, fallback=fallback)
+        except PackSelectionError:
+            for cand in (region[:4] + "00", region[:2] + "0000"):
+                if fallback and cand in self.pins and cand not in self.base.versions:
+                    return self.pins[cand]
+            raise
+        return self.pins.get(pack.info.region, pack)
+
+    def packs(self) -> list[CompiledPack]:
+        return self.base.packs()
