@@ -348,8 +348,188 @@ def _unknown(data: dict, allowed: frozenset, prefix: str, errs: list[FieldError]
                                    + (f" — did you mean '{m[0]}'?" if m else "")))
 
 
+# ------------------------------------------------------------------ fast path for well-formed claims
+
+def _fast_scaled(v: Any, scale: int, limit: int) -> int | None:
+    """`v × scale` as an exact non-negative int, or None (then the full reader says why)."""
+    t = type(v)
+    if t is int:
+        n = v * scale
+    elif t is float:
+        n = round(v * scale)
+        if n / scale != v:  # more decimals than the field allows, or not a short decimal at all
+            return None
+    elif t is str:
+        whole, dot, frac = v.partition(".")
+        if not whole.isdigit() or (dot and (not frac.isdigit() or 10 ** len(frac) > scale)):
+            return None
+        n = int(whole) * scale + (int(frac) * (scale // 10 ** len(frac)) if dot else 0)
+    elif t is Decimal:
+        if not v.is_finite():
+            return None
+        num, den = v.as_integer_ratio()
+        num *= scale
+        if num % den:
+            return None
+        n = num // den
+    else:
+        return None
+    return n if 0 <= n < limit else None
+
+
+def _fast_date(v: Any) -> str | None:
+    if type(v) is not str or len(v) < 10:
+        return None
+    d, rest = v[:10], v[10:]
+    try:
+        if not 1900 <= dt.date.fromisoformat(d).year <= 2200:
+            return None
+    except ValueError:
+        return None
+    if rest and not (rest[0] in " T" and _time_ok(rest[1:])):
+        return None
+    return d
+
+
+_CODE_FIELDS = (("insuplc_admdvs", 6, 6), ("mdtrtarea_admvs", 6, 6), ("insutype", 3, 3), ("med_type", 1, 6))
+
+
+def _fast_claim(data: dict, tolerance_fen: int) -> ClaimIn | None:
+    """The common case in a few microseconds: every field well-formed. Anything unusual → None, and
+    the full reader (which names every problem) takes over. Same values as the full reader."""
+    if not data.keys() <= CLAIM_FIELDS:
+        return None
+    get = data.get
+    for k, lo, hi in _CODE_FIELDS:
+        v = get(k)
+        if type(v) is not str or not lo <= len(v) <= hi or v != v.strip():
+            return None
+    if not (get("insuplc_admdvs").isdigit() and get("mdtrtarea_admvs").isdigit() and get("insutype").isdigit()):
+        return None
+    hosp_lv = get("hosp_lv")
+    if hosp_lv not in ("1", "2", "3", "9"):
+        return None
+    for k, choices in (("gend", ("0", "1", "2", "9")), ("insutype_retr_flag", _FLAG01), ("cvlserv_flag", _FLAG01),
+                       ("community_flag", _FLAG01), ("acct_used_flag", _FLAG01), ("filing_type", FILING_TYPES)):
+        v = get(k)
+        if v is not None and v not in choices:
+            return None
+    for k, hi in (("psn_type", 10), ("dise_codg", 30), ("icd_edition", 40)):
+        v = get(k)
+        if v is not None and (type(v) is not str or not 0 < len(v) <= hi or v != v.strip()):
+            return None
+    setl_date = _fast_date(get("setl_time"))
+    if setl_date is None:
+        return None
+    adm_date = None
+    if get("begntime") is not None:
+        adm_date = _fast_date(get("begntime"))
+        if adm_date is None:
+            return None
+    if get("endtime") is not None and _fast_date(get("endtime")) is None:
+        return None
+    age = get("age")
+    if age is None and get("brdy") is not None:
+        b = _fast_date(get("brdy"))
+        if b is None or b > setl_date:
+            return None
+        bd, sd = dt.date.fromisoformat(b), dt.date.fromisoformat(setl_date)
+        age = sd.year - bd.year - ((sd.month, sd.day) < (bd.month, bd.day))
+    if type(age) is not int or not 0 <= age <= 150:
+        return None
+    balc = get("balc")
+    if balc is not None:
+        balc = _fast_scaled(balc, 100, MAX_AMOUNT_FEN)
+        if balc is None:
+            return None
+    diagnoses: list[str] = []
+    dis = get("diseinfo")
+    if dis is not None:
+        if type(dis) is not list:
+            return None
+        for d in dis:
+            if type(d) is not dict or not d.keys() <= DISEINFO_FIELDS:
+                return None
+            c = d.get("diag_code")
+            if type(c) is not str or not 0 < len(c) <= 30 or c != c.strip():
+                return None
+            diagnoses.append(c.upper())
+    fd = get("feedetail")
+    if type(fd) is not list or not 0 < len(fd) <= MAX_LINES:
+        return None
+    lines: list[LineIn] = []
+    seen: set[str] = set()
+    tol = tolerance_fen * 10**8
+    fields_ok = FEEDETAIL_FIELDS.issuperset
+    fs = _fast_scaled
+    for i, ln in enumerate(fd):
+        if type(ln) is not dict or not fields_ok(ln):
+            return None
+        lget = ln.get
+        sn = lget("feedetl_sn")
+        if type(sn) is not str or not 0 < len(sn) <= 30 or sn in seen or sn[0] <= " " or sn[-1] <= " ":
+            return None
+        seen.add(sn)
+        code, local, appr = lget("med_list_codg"), lget("medins_list_codg"), lget("hosp_appr_flag")
+        if code is not None:
+            if type(code) is not str or not 0 < len(code) <= 50 or code[0] <= " " or code[-1] <= " ":
+                return None
+        elif local is None:
+            return None
+        if local is not None and (type(local) is not str or not 0 < len(local) <= 150 or local != local.strip()):
+            return None
+        if appr is not None and (type(appr) is not str or not 0 < len(appr) <= 3 or appr != appr.strip()):
+            return None
+        cnt, pric, amt = lget("cnt"), lget("pric"), lget("det_item_fee_sumamt")
+        # the usual types first, inline; anything else through _fast_scaled
+        if type(cnt) is int and cnt >= 0:
+            cnt *= 10_000
+        else:
+            cnt = fs(cnt, 10_000, MAX_PRICE_E6)
+            if cnt is None:
+                return None
+        pric = fs(pric, 1_000_000, MAX_PRICE_E6)
+        amt = fs(amt, 100, MAX_AMOUNT_FEN)
+        if pric is None or amt is None or abs(cnt * pric - amt * 100_000_000) > tol or cnt >= MAX_PRICE_E6:
+            return None
+        days = lget("prd_days")
+        if days is not None:
+            dd = fs(days, 10_000, 10**8)
+            if dd is None:
+                return None
+            days = dd / CNT_SCALE
+        lines.append(LineIn(i, sn, code, local, cnt, pric, amt, appr, days, ln))
+    accs = get("accumulators")
+    accumulators: dict[str, Any] = {}
+    if accs is not None:
+        if type(accs) is not dict:
+            return None
+        for k, v in accs.items():
+            n = _fast_scaled(v, 100, MAX_AMOUNT_FEN)
+            if n is None:
+                return None
+            accumulators[str(k)] = n
+    return ClaimIn(insuplc_admdvs=get("insuplc_admdvs"), mdtrtarea_admvs=get("mdtrtarea_admvs"),
+                   insutype=get("insutype"), med_type=get("med_type"), hosp_lv=hosp_lv, setl_date=setl_date,
+                   adm_date=adm_date, age=age, gend=get("gend"), psn_type=get("psn_type"),
+                   insutype_retr_flag=get("insutype_retr_flag") or "0", cvlserv_flag=get("cvlserv_flag") or "0",
+                   community_flag=get("community_flag") or "0", filing_type=get("filing_type"),
+                   acct_used_flag=get("acct_used_flag") or "0", balc=balc, dise_codg=get("dise_codg"),
+                   diagnoses=tuple(diagnoses), lines=lines, accumulators=accumulators,
+                   icd_edition=get("icd_edition"), raw=data)
+
+
 def parse_claim(data: Any, tolerance_fen: int = 1) -> ClaimIn:
     """Read a claim dict; raise ClaimError listing every bad field (never a partial claim)."""
+    if type(data) is dict:
+        fast = _fast_claim(data, tolerance_fen)
+        if fast is not None:
+            return fast
+    return parse_claim_full(data, tolerance_fen)
+
+
+def parse_claim_full(data: Any, tolerance_fen: int = 1) -> ClaimIn:
+    """The reader that checks each field on its own and reports every problem with its path."""
     if not isinstance(data, dict):
         raise ClaimError("a claim must be a JSON object", [FieldError("", "E-CLAIM-TYPE", "expected an object")])
     errs: list[FieldError] = []

@@ -80,6 +80,13 @@ class Settlement:
         return self.funds["hifp_pay"]
 
     def setlinfo(self) -> dict[str, Any]:
+        """The 2207-shaped totals (a fresh dict each call; computed once)."""
+        cached = self.__dict__.get("_setlinfo")
+        if cached is None:
+            cached = self.__dict__["_setlinfo"] = self._setlinfo()
+        return dict(cached)
+
+    def _setlinfo(self) -> dict[str, Any]:
         c = self.claim
         info: dict[str, Any] = {
             "insuplc_admdvs": c.insuplc_admdvs, "mdtrtarea_admvs": c.mdtrtarea_admvs, "insutype": c.insutype,

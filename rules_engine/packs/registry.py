@@ -42,6 +42,7 @@ class PackSet:
     compiled: dict[tuple[str, ...], CompiledPack] = field(default_factory=dict)  # chain keys → pack
     _parts: dict[str, Part] = field(default_factory=dict)
     _base: Path | None = None
+    _selected: dict = field(default_factory=dict)  # (region, date, fallback) → pack: the set never changes
 
     # ------------------------------------------------------------ loading
     @classmethod
@@ -182,6 +183,16 @@ class PackSet:
         A district or city without its own pack falls back to its city, then its province
         (110105 → 110100 → 110000): regions settle at different levels.
         """
+        key = (region, date, fallback)
+        pack = self._selected.get(key)
+        if pack is None:
+            pack = self._select(region, date, fallback)
+            if len(self._selected) > 100_000:
+                self._selected.clear()
+            self._selected[key] = pack
+        return pack
+
+    def _select(self, region: str, date: str, fallback: bool) -> CompiledPack:
         tried = [region]
         if fallback and len(region) == 6 and region.isdigit():
             for cand in (region[:4] + "00", region[:2] + "0000"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..money import PPM, round_div
-from ..packs.model import Adjust, Band, Cap, Cut
+from ..packs.model import Adjust, Band, Cap, Cut  # noqa: F401 (types of the results)
 from .plan import LayerPlan, PackPlan
 
 
@@ -138,8 +138,7 @@ def run_layers(iplan: PackPlan, facts: dict, inscp: int, pre: int, acc: dict[str
         bands, res.ratio_case = lp.ratios.pick(facts)
         adjs = [a for f, a in lp.adjust if f(facts, None)]
         if res.cut is not None and res.cut.kind in ("ratio_minus", "ratio_times"):
-            adjs.append(Adjust(when=None, kind=res.cut.kind, value=res.cut.value, sources=res.cut.sources,
-                               src=res.cut.src, origin="cross_region", note=res.cut.note))
+            adjs.append(iplan.cut_adjusts[id(res.cut)])
         res.adjustments = adjs
         pos = acc.get(layer.bands.position, 0) if layer.bands.position else 0
         res.position = pos

@@ -32,12 +32,52 @@ CHRGITM_LV = {"甲": "01", "乙": "02", "丙": "03"}
 NO_CEILING = 999999  # the platform's "no price ceiling" in pric_uplmt_amt
 
 
-@dataclass(slots=True)
 class Reason:
-    code: str
-    message: str
-    src: Src | None = None
-    text: str | None = None  # a restriction's published wording
+    """Why a line came out as it did. The words are written only when asked for (explanations,
+    results): the per-claim hot path records a code and the objects it refers to."""
+
+    __slots__ = ("code", "entry", "restriction", "arg", "_src")
+
+    def __init__(self, code: str, entry: CatEntry | None = None, restriction=None, arg=None, src: Src | None = None):
+        self.code, self.entry, self.restriction, self.arg, self._src = code, entry, restriction, arg, src
+
+    @property
+    def src(self) -> Src | None:
+        if self._src is not None:
+            return self._src
+        if self.restriction is not None:
+            return self.restriction.src
+        if self.entry is not None:
+            return Src(self.entry.file, self.entry.line, 1)
+        return None
+
+    @property
+    def text(self) -> str | None:
+        return self.restriction.text if self.restriction is not None else None
+
+    @property
+    def message(self) -> str:
+        c, e, r, a = self.code, self.entry, self.restriction, self.arg
+        if c == NOT_LISTED:
+            return a
+        if c == CLASS_C:
+            return f"{e.code} {e.name} is 丙类 (not covered)"
+        if c == RESTRICTION_UNMET:
+            return f"restriction {r.id} not met"
+        if c == REVIEW:
+            if a == "unmet":
+                return f"restriction {r.id} not met; paid but flagged for review"
+            return (f"restriction {r.id} is not encoded as a condition; flagged for review"
+                    + (f" ({r.review_reason})" if r.review_reason else ""))
+        if c == OVER_CEILING:
+            pric, ceil = a
+            return f"unit price {pric / 1e6:g} above the ceiling {ceil / 1e6:g}"
+        if c == SELFPAY:
+            return f"乙类 先行自付 {a / 10_000:g}%"
+        return str(a or c)
+
+    def __repr__(self) -> str:  # pragma: no cover
+        return f"Reason({self.code})"
 
 
 @dataclass(slots=True)
@@ -68,8 +108,10 @@ def price_lines(lines: list[LineIn], facts: dict, tplan: PackPlan, selfpay_pack:
     rounding = pack.settings.rounding
     ceiling_first = pack.settings.line_order == "ceiling_first"
     own_defaults = selfpay_pack.selfpay_default
+    same_pack = selfpay_pack is pack
     restrictions = tplan.restrictions
     out: list[LineResult] = []
+    append = out.append
     lookup = pack.lookup
     for ln in lines:
         amt = ln.amount
@@ -78,48 +120,44 @@ def price_lines(lines: list[LineIn], facts: dict, tplan: PackPlan, selfpay_pack:
         if entry is None:
             why = (f"{code} is not in the catalogue of {pack.key} on {date}" if code is not None
                    else "the line has no national code (med_list_codg)")
-            out.append(LineResult(ln, None, "03", PPM, None, amt, 0, 0, 0,
-                                  [Reason(NOT_LISTED, why)], code=code))
+            append(LineResult(ln, None, "03", PPM, None, amt, 0, 0, 0, [Reason(NOT_LISTED, arg=why)], code=code))
             continue
         cat = entry.category
-        esrc = Src(entry.file, entry.line, 1)
         if cat == "丙":
-            out.append(LineResult(ln, entry, "03", PPM, entry.ceiling, amt, 0, 0, 0,
-                                  [Reason(CLASS_C, f"{entry.code} {entry.name} is 丙类 (not covered)", esrc)], code=code))
+            append(LineResult(ln, entry, "03", PPM, entry.ceiling, amt, 0, 0, 0, [Reason(CLASS_C, entry)], code=code))
             continue
-        reasons: list[Reason] | None = None
+        reasons: list[Reason] = []
         review = False
         unmet = False
         if entry.restrictions:
-            reasons = []
             lfacts = None
             for rid in entry.restrictions:
                 fn, r = restrictions[rid]
                 if fn is None:
                     review = True
-                    reasons.append(Reason(REVIEW, f"restriction {rid} is not encoded as a condition; flagged for "
-                                          f"review" + (f" ({r.review_reason})" if r.review_reason else ""), r.src, r.text))
+                    reasons.append(Reason(REVIEW, entry, r))
                     continue
                 if lfacts is None:
                     lfacts = line_facts(ln, entry)
                 if not fn(facts, lfacts):
                     if r.on_fail == "review":
                         review = True
-                        reasons.append(Reason(REVIEW, f"restriction {rid} not met; paid but flagged for review",
-                                              r.src, r.text))
+                        reasons.append(Reason(REVIEW, entry, r, "unmet"))
                     else:
                         unmet = True
-                        reasons.append(Reason(RESTRICTION_UNMET, f"restriction {rid} not met", r.src, r.text))
+                        reasons.append(Reason(RESTRICTION_UNMET, entry, r))
         lv = CHRGITM_LV[cat]
         if unmet:
-            out.append(LineResult(ln, entry, lv, PPM, entry.ceiling, amt, 0, 0, 0, reasons, review, True, code=code))
+            append(LineResult(ln, entry, lv, PPM, entry.ceiling, amt, 0, 0, 0, reasons, review, True, code=code))
             continue
         # self-pay ratio: entry override (treatment place), else the pack default for the class
-        if selfpay_pack is pack and entry.selfpay is not None:
-            ratio, rsrc = entry.selfpay, esrc
+        rsrc = None
+        if same_pack and entry.selfpay is not None:
+            ratio = entry.selfpay
         else:
             ratio = own_defaults.get(cat)
-            rsrc = selfpay_pack.selfpay_src if cat == "乙" else None
+            if cat == "乙":
+                rsrc = selfpay_pack.selfpay_src
             if ratio is None:
                 if cat == "甲":
                     ratio = 0
@@ -139,15 +177,12 @@ def price_lines(lines: list[LineIn], facts: dict, tplan: PackPlan, selfpay_pack:
             if ceil is not None and ln.pric > ceil:
                 over = min(amt - pre, round_div((ln.pric - ceil) * ln.cnt, 10**8, rounding))
         if over:
-            if reasons is None:
-                reasons = []
-            reasons.append(Reason(OVER_CEILING, f"unit price {ln.pric / 1e6:g} above the ceiling {ceil / 1e6:g}", esrc))
+            reasons.append(Reason(OVER_CEILING, entry, arg=(ln.pric, ceil)))
         if pre:
-            if reasons is None:
-                reasons = []
-            reasons.append(Reason(SELFPAY, f"乙类 先行自付 {ratio / 10_000:g}%", rsrc))
-        out.append(LineResult(ln, entry, lv, ratio, ceil, 0, over, pre, amt - over - pre,
-                              reasons if reasons is not None else [], review, bool(entry.restrictions), rsrc, code))
+            reasons.append(Reason(SELFPAY, entry, arg=ratio, src=rsrc) if rsrc is not None
+                           else Reason(SELFPAY, entry, arg=ratio))
+        append(LineResult(ln, entry, lv, ratio, ceil, 0, over, pre, amt - over - pre, reasons, review,
+                          bool(entry.restrictions), rsrc, code))
     return out
 
 

@@ -58,6 +58,7 @@ class PackPlan:
     account_when: Evaluator | None
     count_accumulators: frozenset[str]
     emergency: Evaluator | None
+    cut_adjusts: dict  # id(cut) → the Adjust a ratio cut becomes, built once per pack
 
 
 _plans: dict[int, PackPlan] = {}
@@ -92,8 +93,14 @@ def _build(pack: CompiledPack) -> PackPlan:
     acct = compile_condition(pack.personal_account.when) if pack.personal_account else None
     counts = frozenset(a.id for a in pack.accumulators if a.adds == "count")
     emergency = pack.conditions.get("emergency")
+    cut_adjusts = {}
+    if pack.cross_region is not None:
+        for cut in pack.cross_region.cuts:
+            if cut.kind in ("ratio_minus", "ratio_times"):
+                cut_adjusts[id(cut)] = Adjust(when=None, kind=cut.kind, value=cut.value, sources=cut.sources,
+                                              src=cut.src, origin="cross_region", note=cut.note)
     return PackPlan(pack, tuple(layers), accs, rests, acct, counts,
-                    compile_condition(emergency) if emergency is not None else None)
+                    compile_condition(emergency) if emergency is not None else None, cut_adjusts)
 
 
 def forget(pack: CompiledPack) -> None:

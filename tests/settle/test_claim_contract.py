@@ -76,3 +76,30 @@ def test_valid_example_reads_the_same():
     ours, theirs = verdicts(VALID)
     assert ours is not None and theirs is not None
     assert ours.lines[0].pric == 10_125_000 and theirs.feedetail[0].pric == Decimal("10.125")
+
+
+@settings(max_examples=400, deadline=None)
+@given(claims())
+def test_fast_path_equals_full_reader(c):
+    """The fast path for well-formed claims must give exactly what the full reader gives."""
+    from rules_engine.model.claim import _fast_claim, parse_claim_full
+    fast = _fast_claim(c, 1)
+    if fast is None:
+        return
+    full = parse_claim_full(c)
+    for name in ("insuplc_admdvs", "mdtrtarea_admvs", "insutype", "med_type", "hosp_lv", "setl_date", "adm_date",
+                 "age", "gend", "psn_type", "insutype_retr_flag", "cvlserv_flag", "community_flag", "filing_type",
+                 "acct_used_flag", "balc", "dise_codg", "diagnoses", "accumulators", "icd_edition"):
+        assert getattr(fast, name) == getattr(full, name), name
+    assert [(l.feedetl_sn, l.med_list_codg, l.medins_list_codg, l.cnt, l.pric, l.amount, l.hosp_appr_flag, l.prd_days)
+            for l in fast.lines] == [(l.feedetl_sn, l.med_list_codg, l.medins_list_codg, l.cnt, l.pric, l.amount,
+                                      l.hosp_appr_flag, l.prd_days) for l in full.lines]
+
+
+def test_fast_path_takes_the_example_claims():
+    import json
+    from pathlib import Path
+    from rules_engine.model.claim import _fast_claim
+    for f in (Path(__file__).resolve().parents[2] / "examples" / "claims").glob("*.json"):
+        c = json.loads(f.read_text(encoding="utf-8"))
+        assert _fast_claim(c, 1) is not None, f.name
