@@ -33,7 +33,26 @@ from .model import (Accumulator, Adjust, Band, Bands, Cap, Case, CaseValue, CatE
                     Deductible, Layer, PackInfo, PersonalAccount, Provenance, Restriction, Settings)
 from .source import Document, Path_
 
-ENGINE_FORMAT = 1  # bump when compiled objects change shape (invalidates the compiled cache)
+# The canonical form the content hash is computed over. Bump it only when that form changes (a
+# hash must stay the same across engine releases, or recorded settlements could not be replayed).
+ENGINE_FORMAT = 2
+
+
+def _code_digest() -> str:
+    """Digest of the modules that define compiled objects: part of the compiled-cache key, so a
+    cache written by other code is never unpickled into objects of a different shape."""
+    from pathlib import Path as _P
+    h = hashlib.sha256()
+    here = _P(__file__).resolve().parent
+    for f in (here / "model.py", here / "compile.py", here.parent / "conditions" / "language.py"):
+        try:
+            h.update(f.read_bytes())
+        except OSError:
+            h.update(f.name.encode())
+    return h.hexdigest()[:16]
+
+
+CODE_DIGEST = _code_digest()
 
 CATEGORY_TO_LV = {"甲": "01", "乙": "02", "丙": "03"}
 NATIONAL_BOUNDS = {"referral": 100_000, "emergency": 100_000, "other_temporary": 200_000}
@@ -848,10 +867,19 @@ def _canon(x: Any) -> Any:
 
 
 def content_hash(fields: dict) -> str:
-    """sha256 over the canonical content (no positions): equal policy ⇒ equal hash."""
-    doc = {k: _canon(v) for k, v in fields.items() if k not in ("content_hash", "selfpay_src")}
+    """sha256 over the canonical content (no positions): equal policy ⇒ equal hash.
+
+    The policy part is canonical JSON; the catalogue (tens of thousands of entries) is streamed
+    into the digest entry by entry, in code order, without building one big document."""
+    skip = ("content_hash", "selfpay_src", "catalogue", "catalogue_counts", "prefix_lengths")
+    doc = {k: _canon(v) for k, v in fields.items() if k not in skip}
     doc["info"] = {k: v for k, v in doc["info"].items() if k not in ("dir", "files")}
     doc["format"] = ENGINE_FORMAT
     h = hashlib.sha256()
     h.update(json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    catalogue = fields.get("catalogue") or {}
+    for code in sorted(catalogue):
+        for e in catalogue[code]:
+            h.update(repr((e.code, e.name, e.kind, e.category, e.selfpay, e.ceiling, e.restrictions, e.valid_from,
+                           e.valid_to, e.med_chrgitm_type, e.match)).encode("utf-8"))
     return h.hexdigest()
