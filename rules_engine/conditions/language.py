@@ -14,6 +14,7 @@ The AST is backend-neutral: `compiled.py` turns it into Python closures for the 
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -245,9 +246,20 @@ def _check_operand(doc: Document, path: Path_, fact: Fact, op: str, v: Any, prob
             return x
         if fact.type == "number":
             if isinstance(x, bool) or not isinstance(x, (int, float)):
+                hint = "write a plain number without quotes, e.g. 18"
+                if isinstance(x, str):
+                    try:
+                        float(x)
+                        hint = f"YAML reads {x} as text; write it as a plain decimal (e.g. 0.00001) or with a point (1.0e-05)"
+                    except ValueError:
+                        pass
                 problems.append(doc.problem(
                     "E-COND-TYPE", f"'{fact.name}' is a number but is compared with {_kind(x)} {x!r}", where,
-                    hint="write a plain number without quotes, e.g. 18"))
+                    hint=hint))
+                return _BAD
+            if isinstance(x, float) and not math.isfinite(x):
+                problems.append(doc.problem("E-COND-VALUE", f"'{fact.name}' cannot be compared with {x}", where,
+                                            hint="use a finite number"))
                 return _BAD
             return x
         if fact.type == "bool":
@@ -270,8 +282,13 @@ def _check_operand(doc: Document, path: Path_, fact: Fact, op: str, v: Any, prob
         if (not isinstance(v, list) or len(v) != 2
                 or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in v)):
             return bad("'between' takes two numbers [low, high]")
+        if any(isinstance(x, float) and not math.isfinite(x) for x in v):
+            problems.append(doc.problem("E-COND-VALUE", "'between' takes finite numbers", path))
+            return _BAD
         if v[0] > v[1]:
-            return bad(f"'between' range is reversed: {v[0]} > {v[1]}")
+            problems.append(doc.problem("E-COND-VALUE", f"'between' range is reversed: {v[0]} > {v[1]}", path,
+                                        hint=f"write [{v[1]}, {v[0]}]"))
+            return _BAD
         return (v[0], v[1])
     if op == "prefix":
         if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):

@@ -83,6 +83,7 @@ class Part:
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     source_refs: list[tuple[str, Src]] = field(default_factory=list)
     has_errors: bool = False  # its own files had errors: never compiled
+    coding: Any = None        # rules_engine.coding CodingPart of coding/, or None
 
 
 class _Ctx:
@@ -209,6 +210,10 @@ def read_part(raw: RawPack, problems: list[Problem]) -> Part:
         for table, rows in (cc.get(("tables",)) or {}).items():
             if isinstance(rows, dict):
                 part.codes[table] = {str(k): str(v) for k, v in rows.items()}
+    if raw.coding_digest is not None:
+        from ..coding.load import load_coding
+        part.coding, cps = load_coding(raw.dir, raw.base)
+        problems.extend(cps)
     n_errors = sum(1 for p in problems if p.severity == "error")
     for cf in raw.catalogues:
         _read_catalogue(cf, part, problems, m)
@@ -654,6 +659,11 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
 
     if sum(1 for p in problems if p.severity == "error") == n_before:
         _check_parallel_layers(list(layers.values()), resolve, problems)
+    coding = None
+    if any(p.coding is not None for p in parts):
+        from ..coding.load import merge_chain
+        coding, cps = merge_chain([p.coding for p in parts], known_sources=set(provenance))
+        problems.extend(cps)
     if sum(1 for p in problems if p.severity == "error") > n_before:
         return None
 
@@ -698,7 +708,8 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
         accumulators=accs, admission_counter=admission_counter[0] if admission_counter else None,
         layers=tuple(resolved_layers), cross_region=cross_region, personal_account=account,
         restrictions=rests, catalogue=cat_frozen, catalogue_counts=counts, codes=codes,
-        prefix_lengths=tuple(sorted(prefix_lengths, reverse=True)))
+        prefix_lengths=tuple(sorted(prefix_lengths, reverse=True)), coding=coding,
+        coding_digests=tuple(p.raw.coding_digest or "" for p in parts))
     fields["content_hash"] = content_hash(fields)
     return CompiledPack.model_construct(**fields)
 
@@ -871,7 +882,7 @@ def content_hash(fields: dict) -> str:
 
     The policy part is canonical JSON; the catalogue (tens of thousands of entries) is streamed
     into the digest entry by entry, in code order, without building one big document."""
-    skip = ("content_hash", "selfpay_src", "catalogue", "catalogue_counts", "prefix_lengths")
+    skip = ("content_hash", "selfpay_src", "catalogue", "catalogue_counts", "prefix_lengths", "coding")
     doc = {k: _canon(v) for k, v in fields.items() if k not in skip}
     doc["info"] = {k: v for k, v in doc["info"].items() if k not in ("dir", "files")}
     doc["format"] = ENGINE_FORMAT

@@ -46,6 +46,8 @@ class RawPack:
     problems: list[Problem] = field(default_factory=list)
     raw_digest: str = ""
     complete: bool = True  # False: only pack.yaml parsed, other files hashed (compiled-cache path)
+    base: Path | None = None  # what display paths are relative to
+    coding_digest: str | None = None  # digest of coding/ (None: the pack has none)
 
     @property
     def ok(self) -> bool:
@@ -106,10 +108,14 @@ def load_pack(pack_dir: Path, base: Path | None = None, *, parse_files: bool = T
 
     meta, ps = read_yaml(pack_dir / PACK_FILE, rel(PACK_FILE))
     problems += ps
-    raw = RawPack(dir=pack_dir, display=disp_dir, meta=meta, problems=problems)
+    raw = RawPack(dir=pack_dir, display=disp_dir, meta=meta, problems=problems, base=base)
     if meta is None:
         return raw
     digest.update(b"pack.yaml\0" + meta.raw)
+    if (pack_dir / "coding").is_dir():
+        from ..coding.load import coding_digest
+        raw.coding_digest = coding_digest(pack_dir)
+        digest.update(b"coding\0" + raw.coding_digest.encode())
     if not isinstance(meta.data, dict):
         problems.append(meta.problem("E-SCHEMA-TYPE", "pack.yaml must be a mapping of keys such as region, "
                                      "version, effective", ()))

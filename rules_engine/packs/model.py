@@ -216,6 +216,8 @@ class CompiledPack(Frozen):
     catalogue_counts: dict[str, int]
     codes: dict[str, dict[str, str]] = {}
     prefix_lengths: tuple[int, ...] = ()   # distinct lengths of prefix entries, longest first
+    coding: Any = None                     # rules_engine.coding.model.Coding merged along the chain
+    coding_digests: tuple[str, ...] = ()   # digest of each chain pack's coding/ (in the content hash)
 
     def code_name(self, table: str, code: str | None) -> str | None:
         return self.codes.get(table, {}).get(code) if code is not None else None

@@ -56,6 +56,27 @@ def settle(packs: PackSet, claim: ClaimIn) -> Settlement:
     if bad:
         raise ClaimError(bad[0].message, bad)
 
+    # code conversion before anything reads a code: clinical-edition diagnoses to the edition the
+    # restrictions are written in, hospital item codes to national ones (the treatment place's tables)
+    coded = None
+    diagnoses = claim.diagnoses
+    conversions: list[dict] = []
+    if claim.icd_edition or any(ln.med_list_codg is None for ln in claim.lines):
+        from ..coding.claim import code_claim
+        coded = code_claim(treatment.coding, claim)
+        diagnoses = tuple(c.upper() for c in coded.diagnoses)
+        for w in coded.warnings:
+            warnings.append(Warning_("W-CODING", w))
+        if coded.conversion is not None:
+            for t in coded.conversion.translations:
+                conversions.append({"kind": "diagnosis", "code": t.code, "from": t.source_system, "to": t.target_system,
+                                    "targets": list(t.targets), "match": t.kind})
+        for lc in coded.lines:
+            if lc.mapping is not None:
+                conversions.append({"kind": "item", "feedetl_sn": lc.feedetl_sn, "medins_list_codg":
+                                    lc.mapping.local_code, "med_list_codg": lc.national_code,
+                                    **({"reason": lc.reason} if lc.national_code is None else {})})
+
     cross_region = claim.insuplc_admdvs != claim.mdtrtarea_admvs
     counter = insured.admission_counter
     facts = {
@@ -65,7 +86,7 @@ def settle(packs: PackSet, claim: ClaimIn) -> Settlement:
         "admission_seq": acc.get(counter, 0) + 1 if counter else None,
         "cross_region": cross_region, "cross_province": claim.insuplc_admdvs[:2] != claim.mdtrtarea_admvs[:2],
         "filing_type": claim.filing_type,
-        "diagnoses": claim.diagnoses, "dise_codg": claim.dise_codg,
+        "diagnoses": diagnoses, "dise_codg": claim.dise_codg,
         "insuplc_admdvs": claim.insuplc_admdvs, "mdtrtarea_admvs": claim.mdtrtarea_admvs,
     }
     if cross_region and not claim.filing_type:
@@ -75,7 +96,8 @@ def settle(packs: PackSet, claim: ClaimIn) -> Settlement:
 
     selfpay_pack = insured if insured.settings.selfpay_prop_from == "insured" else treatment
     date = claim.adm_date if treatment.info.select_by == "admission" and claim.adm_date else claim.setl_date
-    lines = price_lines(claim.lines, facts, tplan, selfpay_pack, date)
+    mapped = coded is not None and any(lc.mapping is not None for lc in coded.lines)
+    lines = price_lines(claim.lines, facts, tplan, selfpay_pack, date, coded if mapped else None)
 
     medfee = fulamt = overlmt = pre = inscp = 0
     for lr in lines:
@@ -151,4 +173,5 @@ def settle(packs: PackSet, claim: ClaimIn) -> Settlement:
         inscp_scp_amt=inscp, act_pay_dedc=act_dedc or 0, funds=funds, fund_pay_sumamt=fund_sum,
         psn_part_amt=psn_part, acct_pay=acct_pay, psn_cash_pay=psn_part - acct_pay, hosp_part_amt=hosp_part,
         balc=balc_after, acct_fund_pay_type=acct_fpt, pool_prop=pool_prop, accumulators_before=acc,
-        accumulators_after=after, count_accumulators=iplan.count_accumulators, warnings=warnings)
+        accumulators_after=after, count_accumulators=iplan.count_accumulators, warnings=warnings,
+        conversions=conversions)

@@ -58,7 +58,7 @@ class Reason:
     @property
     def message(self) -> str:
         c, e, r, a = self.code, self.entry, self.restriction, self.arg
-        if c == NOT_LISTED:
+        if c == NOT_LISTED or c == UNMAPPED:
             return a
         if c == CLASS_C:
             return f"{e.code} {e.name} is 丙类 (not covered)"
@@ -103,7 +103,9 @@ class SelfpayUnset(SettlementError):
 
 
 def price_lines(lines: list[LineIn], facts: dict, tplan: PackPlan, selfpay_pack: CompiledPack,
-                date: str) -> list[LineResult]:
+                date: str, coded=None) -> list[LineResult]:
+    """`coded`: the claim's code conversion (rules_engine.coding ClaimCoding) when it had to map
+    hospital codes — line k is then priced under coded.lines[k].national_code."""
     pack = tplan.pack
     rounding = pack.settings.rounding
     ceiling_first = pack.settings.line_order == "ceiling_first"
@@ -113,11 +115,17 @@ def price_lines(lines: list[LineIn], facts: dict, tplan: PackPlan, selfpay_pack:
     out: list[LineResult] = []
     append = out.append
     lookup = pack.lookup
-    for ln in lines:
+    mapped = coded.lines if coded is not None else None
+    for k, ln in enumerate(lines):
         amt = ln.amount
-        code = ln.med_list_codg
+        code = ln.med_list_codg if mapped is None else mapped[k].national_code
         entry = lookup(code, date) if code is not None else None
         if entry is None:
+            if code is None and mapped is not None:
+                append(LineResult(ln, None, "03", PPM, None, amt, 0, 0, 0,
+                                  [Reason(UNMAPPED, arg=f"{ln.medins_list_codg or '(no code)'}: {mapped[k].reason}")],
+                                  code=None))
+                continue
             why = (f"{code} is not in the catalogue of {pack.key} on {date}" if code is not None
                    else "the line has no national code (med_list_codg)")
             append(LineResult(ln, None, "03", PPM, None, amt, 0, 0, 0, [Reason(NOT_LISTED, arg=why)], code=code))
