@@ -40,11 +40,12 @@ CLAIM_FIELDS = frozenset({
     "insuplc_admdvs", "mdtrtarea_admvs", "psn_no", "psn_name", "psn_cert_type", "certno", "gend", "brdy", "age",
     "naty", "insutype", "psn_type", "insutype_retr_flag", "cvlserv_flag", "mdtrt_id", "med_type", "setl_time",
     "begntime", "endtime", "fixmedins_code", "fixmedins_name", "hosp_lv", "community_flag", "dise_codg",
-    "dise_name", "filing_type", "acct_used_flag", "balc", "diseinfo", "feedetail", "accumulators",
+    "dise_name", "filing_type", "filing", "acct_used_flag", "balc", "diseinfo", "feedetail", "accumulators",
     "icd_edition", "ipt_otp_no", "chrg_bchno", "memo",
 })
 FILING_TYPES = ("resettled_retiree", "long_term_resident", "resident_worker", "referral", "emergency",
                 "other_temporary", "unfiled")
+FILING_FIELDS = frozenset({"type", "begndate", "enddate", "admdvs", "source", "id", "revoked"})
 
 
 # ------------------------------------------------------------------ pydantic contract
@@ -121,6 +122,30 @@ class DiseInfo(BaseModel):
     mdtrt_id: str | None = None
 
 
+class Filing(BaseModel):
+    """The person's cross-region filing (异地就医备案) the claim is settled under. The settlement's
+    explanation names it; a filing that does not cover the date, or was revoked, is refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    type: Literal[FILING_TYPES] = Field(description="filing type")  # type: ignore[valid-type]
+    begndate: str = Field(description="first day, yyyy-MM-dd")
+    enddate: str | None = Field(default=None, description="last day (inclusive), yyyy-MM-dd")
+    admdvs: str | None = Field(default=None, pattern=r"^[0-9]{6}$", description="the region filed for")
+    source: str | None = Field(default=None, max_length=200, description="where the filing came from (2501 msgid, member service id …)")
+    id: str | None = Field(default=None, max_length=60)
+    revoked: bool | None = Field(default=False, description="revoked (2502): a claim may not use it")
+
+    @field_validator("begndate", "enddate")
+    @classmethod
+    def _d(cls, v: str | None) -> str | None:
+        if v is not None:
+            errs: list[FieldError] = []
+            _date_part(v, "", errs)
+            if errs:
+                raise ValueError(errs[0].message)
+        return v
+
+
 class Claim(BaseModel):
     """A visit to settle: what a gateway holds for 2204/2206, plus the person's year-to-date figures."""
 
@@ -142,6 +167,7 @@ class Claim(BaseModel):
     begntime: str | None = Field(default=None, description="开始（入院）时间")
     endtime: str | None = None
     filing_type: Literal[FILING_TYPES] | None = Field(default=None, description="异地就医备案类型")  # type: ignore[valid-type]
+    filing: "Filing | None" = Field(default=None, description="the 异地就医备案 in force, with its dates and origin")
     acct_used_flag: Literal["0", "1"] | None = Field(default="0", description="个人账户使用标志")
     balc: Decimal | None = Field(default=None, ge=0, lt=10**12, decimal_places=2,
                                  description="个人账户余额 before this claim")
@@ -178,6 +204,11 @@ class Claim(BaseModel):
     def _whole(self) -> "Claim":
         if self.age is None and self.brdy is None:
             raise ValueError("give 'age' or 'brdy' (birth date)")
+        if self.filing is not None:
+            errs: list[FieldError] = []
+            _check_filing(self.filing.model_dump(), self.setl_time[:10], self.mdtrtarea_admvs, self.filing_type, errs)
+            if errs:
+                raise ValueError(errs[0].message)
         if self.age is None and self.brdy is not None and self.brdy[:10] > self.setl_time[:10]:
             raise ValueError("birth date is after the settlement date")
         seen = set()
@@ -250,6 +281,7 @@ class ClaimIn:
     cvlserv_flag: str
     community_flag: str
     filing_type: str | None
+    filing: dict | None
     acct_used_flag: str
     balc: int | None
     dise_codg: str | None
@@ -348,6 +380,41 @@ def _unknown(data: dict, allowed: frozenset, prefix: str, errs: list[FieldError]
                                    + (f" — did you mean '{m[0]}'?" if m else "")))
 
 
+def _check_filing(f: dict, setl_date: str, mdtrtarea: str, filing_type: str | None, errs: list[FieldError]) -> None:
+    """A filing must be of a known type, dated, in force on the settlement date, not revoked, and
+    for the region the person is treated in (a filing is made for a province or a city)."""
+    t = f.get("type")
+    if t not in FILING_TYPES:
+        errs.append(FieldError("filing.type", "E-CLAIM-VALUE", f"'filing.type' is {t!r}; expected one of "
+                               + ", ".join(FILING_TYPES)))
+        return
+    if filing_type is not None and filing_type != t:
+        errs.append(FieldError("filing_type", "E-CLAIM-FILING", f"filing_type '{filing_type}' disagrees with "
+                               f"filing.type '{t}'"))
+    b = _date_part(f.get("begndate"), "filing.begndate", errs) if f.get("begndate") is not None else None
+    if f.get("begndate") is None:
+        errs.append(FieldError("filing.begndate", "E-CLAIM-MISSING", "a filing needs its first day 'begndate'"))
+    e = _date_part(f["enddate"], "filing.enddate", errs) if f.get("enddate") is not None else None
+    if b and e and e < b:
+        errs.append(FieldError("filing.enddate", "E-CLAIM-FILING", f"the filing ends ({e}) before it starts ({b})"))
+    elif b and (setl_date < b or (e and setl_date > e)):
+        errs.append(FieldError("filing", "E-CLAIM-FILING", f"the filing ({b} … {e or 'open'}) is not in force on "
+                               f"{setl_date}"))
+    if f.get("revoked") not in (None, False):
+        errs.append(FieldError("filing.revoked", "E-CLAIM-FILING", "the filing was revoked (2502); a claim cannot "
+                               "be settled under it"))
+    ad = f.get("admdvs")
+    if ad is not None and (not isinstance(ad, str) or not ad.isdigit() or len(ad) != 6):
+        errs.append(FieldError("filing.admdvs", "E-CLAIM-VALUE", "'filing.admdvs' must be a 6-digit region code"))
+    elif ad is not None and not (mdtrtarea == ad or (ad.endswith("0000") and mdtrtarea[:2] == ad[:2])
+                                 or (ad.endswith("00") and mdtrtarea[:4] == ad[:4])):
+        errs.append(FieldError("filing.admdvs", "E-CLAIM-FILING", f"the filing is for region {ad}, but the person is "
+                               f"treated in {mdtrtarea}"))
+    for k in ("source", "id"):
+        if f.get(k) is not None and not isinstance(f[k], str):
+            errs.append(FieldError(f"filing.{k}", "E-CLAIM-TYPE", f"'filing.{k}' must be text"))
+
+
 # ------------------------------------------------------------------ fast path for well-formed claims
 
 def _fast_scaled(v: Any, scale: int, limit: int) -> int | None:
@@ -397,7 +464,7 @@ _CODE_FIELDS = (("insuplc_admdvs", 6, 6), ("mdtrtarea_admvs", 6, 6), ("insutype"
 def _fast_claim(data: dict, tolerance_fen: int) -> ClaimIn | None:
     """The common case in a few microseconds: every field well-formed. Anything unusual → None, and
     the full reader (which names every problem) takes over. Same values as the full reader."""
-    if not data.keys() <= CLAIM_FIELDS:
+    if not data.keys() <= CLAIM_FIELDS or data.get("filing") is not None:
         return None
     get = data.get
     for k, lo, hi in _CODE_FIELDS:
@@ -513,7 +580,7 @@ def _fast_claim(data: dict, tolerance_fen: int) -> ClaimIn | None:
                    insutype=get("insutype"), med_type=get("med_type"), hosp_lv=hosp_lv, setl_date=setl_date,
                    adm_date=adm_date, age=age, gend=get("gend"), psn_type=get("psn_type"),
                    insutype_retr_flag=get("insutype_retr_flag") or "0", cvlserv_flag=get("cvlserv_flag") or "0",
-                   community_flag=get("community_flag") or "0", filing_type=get("filing_type"),
+                   community_flag=get("community_flag") or "0", filing_type=get("filing_type"), filing=None,
                    acct_used_flag=get("acct_used_flag") or "0", balc=balc, dise_codg=get("dise_codg"),
                    diagnoses=tuple(diagnoses), lines=lines, accumulators=accumulators,
                    icd_edition=get("icd_edition"), raw=data)
@@ -546,6 +613,7 @@ def parse_claim_full(data: Any, tolerance_fen: int = 1) -> ClaimIn:
     comm = _code(data, "community_flag", errs, required=False, choices=_FLAG01) or "0"
     acct_flag = _code(data, "acct_used_flag", errs, required=False, choices=_FLAG01) or "0"
     filing = _code(data, "filing_type", errs, required=False, choices=FILING_TYPES)
+    filing_obj = data.get("filing")
     dise_codg = _code(data, "dise_codg", errs, required=False, pattern_len=(1, 30))
     icd_edition = _code(data, "icd_edition", errs, required=False, pattern_len=(1, 40))
     setl_date = None
@@ -581,6 +649,19 @@ def parse_claim_full(data: Any, tolerance_fen: int = 1) -> ClaimIn:
     balc = None
     if data.get("balc") is not None:
         balc = _num(data["balc"], 2, "balc", errs, what="balc", limit=MAX_AMOUNT_FEN)
+    if filing_obj is not None:
+        if not isinstance(filing_obj, dict):
+            errs.append(FieldError("filing", "E-CLAIM-TYPE", "'filing' must be an object"))
+            filing_obj = None
+        else:
+            n_before = len(errs)
+            _unknown(filing_obj, FILING_FIELDS, "filing.", errs)
+            if len(errs) == n_before and setl_date and mdtrtarea:
+                _check_filing(filing_obj, setl_date, mdtrtarea, filing, errs)
+            if len(errs) == n_before:
+                filing = filing or filing_obj["type"]
+            else:
+                filing_obj = None
 
     # diagnoses
     diagnoses: list[str] = []
@@ -675,5 +756,6 @@ def parse_claim_full(data: Any, tolerance_fen: int = 1) -> ClaimIn:
     return ClaimIn(insuplc_admdvs=insuplc, mdtrtarea_admvs=mdtrtarea, insutype=insutype, med_type=med_type,
                    hosp_lv=hosp_lv, setl_date=setl_date, adm_date=adm_date, age=age, gend=gend, psn_type=psn_type,
                    insutype_retr_flag=retr, cvlserv_flag=cvl, community_flag=comm, filing_type=filing,
+                   filing=filing_obj,
                    acct_used_flag=acct_flag, balc=balc, dise_codg=dise_codg, diagnoses=tuple(diagnoses), lines=lines,
                    accumulators=accumulators, icd_edition=icd_edition, raw=data)

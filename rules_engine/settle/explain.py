@@ -86,6 +86,24 @@ def explain(s: "Settlement") -> list[dict[str, Any]]:
             "reasons": [{"code": r.code, "message": r.message, "at": _at(r.src), **({"text": r.text} if r.text else {})}
                         for r in lr.reasons],
         })
+    if s.facts.get("cross_region"):
+        f = s.claim.filing
+        cr = i.cross_region
+        cut = next((c for c in (cr.cuts if cr else ()) if s.facts.get("filing_type") in c.filing), None)
+        elsewhere = s.facts["cross_province"] if cr is None or cr.scope == "province" else True
+        items.append({
+            "field": "filing", "amount": "", "pack": il, "rule": "异地就医 — 就医地目录、参保地政策",
+            "filing_type": s.facts.get("filing_type"),
+            "filing": ({"begndate": f.get("begndate"), "enddate": f.get("enddate"), "admdvs": f.get("admdvs"),
+                        "source": f.get("source"), "id": f.get("id")} if f else
+                       ("stated by the claim's filing_type" if s.claim.filing_type else
+                        "no filing on the claim" + ("; the pack's emergency condition holds, so it counts as filed"
+                                                    if s.facts.get("filing_type") == "emergency" else ""))),
+            "formula": (("no cross-region section in the insured pack: home benefits" if cr is None else
+                         "treated in the same province: no cut" if not elsewhere else
+                         f"cut {cut.kind} {_pct(cut.value) if cut.kind != 'ratio_times' else cut.value / PPM}"
+                         if cut is not None and cut.kind != "none" else "home benefits for this filing type")),
+            "at": _at(cut.src) if cut is not None else (_at(cr.src) if cr is not None else None)})
     items.append({"field": "medfee_sumamt", "amount": _y(s.medfee_sumamt), "pack": tl, "rule": "sum of lines",
                   "formula": f"{_y(s.fulamt_ownpay_amt)} + {_y(s.overlmt_selfpay)} + {_y(s.preselfpay_amt)} + "
                              f"{_y(s.inscp_scp_amt)} (全自费 + 超限价 + 先行自付 + 符合范围)"})
@@ -100,7 +118,10 @@ def explain(s: "Settlement") -> list[dict[str, Any]]:
         if layer.when is not None:
             steps.append({"step": "applies", "because": describe(layer.when), "at": _at(layer.src)})
         if r.cut is not None:
+            f = s.claim.filing
             steps.append({"step": "cross-region cut", "filing": s.facts.get("filing_type"), "kind": r.cut.kind,
+                          **({"filed": f"{f.get('begndate')} … {f.get('enddate') or 'open'}",
+                              "filing_source": f.get("source")} if f else {}),
                           "value": _pct(r.cut.value) if r.cut.kind != "ratio_times" else f"× {r.cut.value / PPM:g}",
                           "at": _at(r.cut.src)})
         ded = layer.deductible
@@ -148,6 +169,11 @@ def render_text(s: "Settlement") -> str:
     out = [f"packs: treatment {s.treatment.label}, insured {s.insured.label}"]
     for item in explain(s):
         head = f"{item['field']}"
+        if item["field"] == "filing":
+            out.append(f"filing: {item['filing_type']} — {item['filing']}   [{item['rule']}; {item['pack']}"
+                       + (f"; {item['at']}" if item.get("at") else "") + "]")
+            out.append(f"    {item['formula']}")
+            continue
         if item["field"] == "result":
             head = f"line {item['line']} {item.get('code') or ''} {item.get('name') or ''}".rstrip()
         out.append(f"{head}: {item['amount']}   [{item['rule']}; {item['pack']}"

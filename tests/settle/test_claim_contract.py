@@ -13,6 +13,8 @@ from rules_engine.model.claim import Claim, ClaimError, parse_claim
 VALID = {"insuplc_admdvs": "110000", "mdtrtarea_admvs": "130000", "insutype": "310", "med_type": "21",
          "age": 45, "gend": "1", "hosp_lv": "3", "setl_time": "2021-06-01 10:00:00", "begntime": "2021-05-28",
          "insutype_retr_flag": "1", "acct_used_flag": "1", "balc": "1200.50", "filing_type": "referral",
+         "filing": {"type": "referral", "begndate": "2021-05-01", "enddate": "2021-12-31", "admdvs": "130000",
+                    "source": "2501 H13000000001202105011000000001"},
          "diseinfo": [{"diag_code": "J18.900", "maindiag_flag": "1"}],
          "accumulators": {"admissions_year": 1, "inpatient_inscp_year": "12000.50"},
          "feedetail": [{"feedetl_sn": "1", "med_list_codg": "A1", "cnt": "2", "pric": "10.125",
@@ -24,7 +26,9 @@ PATHS = [("insuplc_admdvs",), ("insutype",), ("med_type",), ("age",), ("gend",),
          ("begntime",), ("insutype_retr_flag",), ("balc",), ("filing_type",), ("diseinfo", 0, "diag_code"),
          ("accumulators", "inpatient_inscp_year"), ("feedetail", 0, "feedetl_sn"), ("feedetail", 0, "cnt"),
          ("feedetail", 0, "pric"), ("feedetail", 0, "det_item_fee_sumamt"), ("feedetail", 1, "cnt"),
-         ("feedetail", 0, "med_list_codg"), ("feedetail", 0, "hosp_appr_flag"), ("feedetail", 1, "feedetl_sn")]
+         ("feedetail", 0, "med_list_codg"), ("feedetail", 0, "hosp_appr_flag"), ("feedetail", 1, "feedetl_sn"),
+         ("filing", "type"), ("filing", "begndate"), ("filing", "enddate"), ("filing", "admdvs"), ("filing", "revoked"),
+         ("filing",)]
 VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-5, 300), st.sampled_from([0, 1, 20.25, 10.1251, -1.5, 1e20, 2.0]),
     st.sampled_from(["", " ", "1", "310", "abc", "2021-02-30", "2021-06-01", "2021-06-01 25:00:00", "20.25",
@@ -38,12 +42,17 @@ def claims(draw):
     for _ in range(draw(st.integers(0, 3))):
         path = draw(st.sampled_from(PATHS))
         target = c
-        for p in path[:-1]:
-            target = target[p]
-        if draw(st.integers(0, 5)) == 0:
-            target.pop(path[-1], None)
-        else:
-            target[path[-1]] = draw(VALUES)
+        try:
+            for p in path[:-1]:
+                target = target[p]
+            if not isinstance(target, (dict, list)):
+                continue
+            if draw(st.integers(0, 5)) == 0 and isinstance(target, dict):
+                target.pop(path[-1], None)
+            else:
+                target[path[-1]] = draw(VALUES)
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation replaced the container
     return c
 
 
