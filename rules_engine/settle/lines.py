@@ -115,11 +115,22 @@ def price_lines(lines: list[LineIn], facts: dict, tplan: PackPlan, selfpay_pack:
     out: list[LineResult] = []
     append = out.append
     lookup = pack.lookup
+    exact = pack.catalogue.get
     mapped = coded.lines if coded is not None else None
     for k, ln in enumerate(lines):
         amt = ln.amount
         code = ln.med_list_codg if mapped is None else mapped[k].national_code
-        entry = lookup(code, date) if code is not None else None
+        entry = None
+        if code is not None:
+            # the usual case inline: one exact entry valid on the date; anything else via lookup()
+            found = exact(code)
+            if found is not None and len(found) == 1:
+                e = found[0]
+                if e.match == "exact" and (e.valid_from is None or e.valid_from <= date) and (
+                        e.valid_to is None or date <= e.valid_to):
+                    entry = e
+            if entry is None:
+                entry = lookup(code, date)
         if entry is None:
             if code is None and mapped is not None:
                 append(LineResult(ln, None, "03", PPM, None, amt, 0, 0, 0,
