@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean venv
+.PHONY: demo test bench clean venv serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
 
+serve: $(STAMP)
+	$(BIN)/rules-engine serve --regions regions
+
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python tools/bench_load.py
 	$(BIN)/python tools/bench_settle.py
+	$(BIN)/python tools/bench_batch.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

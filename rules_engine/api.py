@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from .model.claim import Claim, ClaimError, FieldError, SettlementError, parse_claim
 from .model.settlement import Settlement
+from .money import fen_decimal
 from .packs.registry import PackSet, default_cache_dir
 from .problems import Problem
 from .settle import plan as _plan
@@ -122,7 +123,7 @@ class Engine:
             if carry is not None and y == year:
                 data["accumulators"] = {k: _acc_out(k, v, results[-1]) for k, v in carry.items()}
             if balc is not None and "balc" not in parsed[i]:
-                data["balc"] = balc  # the account balance carries on unless the claim states it
+                data["balc"] = fen_decimal(balc)  # the account balance carries on unless the claim states it
             s = _settle(packs, parse_claim(data))
             results.append(s)
             carry, year = s.accumulators_after, y

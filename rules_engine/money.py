@@ -61,10 +61,15 @@ def scaled_int(value: object, places: int, what: str = "amount") -> int:
         raise MoneyError(f"{what} must be a number, not {type(value).__name__}")
     if not d.is_finite():
         raise MoneyError(f"{what} must be a finite number")
-    q = d.scaleb(places)
-    if q != q.to_integral_value():
-        raise MoneyError(f"{what} {value!r} has more than {places} decimal places")
-    return int(q)
+    if d and not -40 < d.adjusted() < 40:  # 1E+999999999 would overflow, 1E-999999999 round to 0
+        raise MoneyError(f"{what} {value!r} is out of range")
+    try:
+        q = d.scaleb(places)
+        if q != q.to_integral_value():
+            raise MoneyError(f"{what} {value!r} has more than {places} decimal places")
+        return int(q)
+    except ArithmeticError:
+        raise MoneyError(f"{what} {value!r} is out of range") from None
 
 
 def to_fen(value: object, what: str = "amount") -> int:

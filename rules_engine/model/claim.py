@@ -423,6 +423,8 @@ def _fast_scaled(v: Any, scale: int, limit: int) -> int | None:
     if t is int:
         n = v * scale
     elif t is float:
+        if not -1e20 < v < 1e20:  # also NaN; the full reader names the problem
+            return None
         n = round(v * scale)
         if n / scale != v:  # more decimals than the field allows, or not a short decimal at all
             return None
@@ -432,7 +434,7 @@ def _fast_scaled(v: Any, scale: int, limit: int) -> int | None:
             return None
         n = int(whole) * scale + (int(frac) * (scale // 10 ** len(frac)) if dot else 0)
     elif t is Decimal:
-        if not v.is_finite():
+        if not v.is_finite() or (v and not -40 < v.adjusted() < 40):
             return None
         num, den = v.as_integer_ratio()
         num *= scale

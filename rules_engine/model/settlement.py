@@ -32,6 +32,37 @@ def _ratio(ppm: int) -> Decimal:
     return plain(Decimal(ppm) / PPM) if ppm else Decimal(0)
 
 
+def _scaled(n: int, scale: int) -> Decimal:
+    return plain(Decimal(n) / scale)
+
+
+class _Decimals:
+    """Exact Decimals: what the Python API returns."""
+    amount = staticmethod(_d)
+    ratio = staticmethod(_ratio)
+    scaled = staticmethod(_scaled)
+
+
+class _Floats:
+    """JSON-ready numbers: the float nearest each exact value, whose shortest repr IS that value's
+    decimal text (every amount here has at most 16 significant digits). Skipping Decimal makes
+    an HTTP answer several times cheaper to build."""
+    @staticmethod
+    def amount(fen: int) -> float:
+        return fen / 100
+
+    @staticmethod
+    def ratio(ppm: int) -> float:
+        return ppm / PPM
+
+    @staticmethod
+    def scaled(n: int, scale: int) -> float | int:
+        return n // scale if n % scale == 0 else n / scale
+
+
+NUMBERS = {"decimal": _Decimals, "float": _Floats}
+
+
 @dataclass(slots=True)
 class Warning_:
     code: str
@@ -79,14 +110,16 @@ class Settlement:
     def hifp_pay(self) -> int:
         return self.funds["hifp_pay"]
 
-    def setlinfo(self) -> dict[str, Any]:
-        """The 2207-shaped totals (a fresh dict each call; computed once)."""
-        cached = self.__dict__.get("_setlinfo")
+    def setlinfo(self, numbers: str = "decimal") -> dict[str, Any]:
+        """The 2207-shaped totals (a fresh dict each call; computed once per number mode)."""
+        key = "_setlinfo_" + numbers
+        cached = self.__dict__.get(key)
         if cached is None:
-            cached = self.__dict__["_setlinfo"] = self._setlinfo()
+            cached = self.__dict__[key] = self._setlinfo(NUMBERS[numbers])
         return dict(cached)
 
-    def _setlinfo(self) -> dict[str, Any]:
+    def _setlinfo(self, N) -> dict[str, Any]:
+        _d, _ratio = N.amount, N.ratio
         c = self.claim
         info: dict[str, Any] = {
             "insuplc_admdvs": c.insuplc_admdvs, "mdtrtarea_admvs": c.mdtrtarea_admvs, "insutype": c.insutype,
@@ -102,14 +135,15 @@ class Settlement:
             "fund_pay_sumamt": _d(self.fund_pay_sumamt), "psn_part_amt": _d(self.psn_part_amt),
             "acct_pay": _d(self.acct_pay), "psn_cash_pay": _d(self.psn_cash_pay),
             "hosp_part_amt": _d(self.hosp_part_amt), "balc": _d(self.balc) if self.balc is not None else None,
-            "acct_mulaid_pay": Decimal("0.00"),
+            "acct_mulaid_pay": _d(0),
         })
         for k in ("psn_no", "mdtrt_id", "psn_name"):
             if c.raw.get(k) is not None:
                 info[k] = c.raw[k]
         return info
 
-    def setldetail(self) -> list[dict[str, Any]]:
+    def setldetail(self, numbers: str = "decimal") -> list[dict[str, Any]]:
+        _d = NUMBERS[numbers].amount
         rows = []
         for r in self.layers:
             if r.pay == 0:
@@ -131,7 +165,9 @@ class Settlement:
                          "fund_payamt": _d(self.acct_pay), "setl_proc_info": "personal account"})
         return rows
 
-    def result(self) -> list[dict[str, Any]]:
+    def result(self, numbers: str = "decimal") -> list[dict[str, Any]]:
+        N = NUMBERS[numbers]
+        _d, _ratio, sc = N.amount, N.ratio, N.scaled
         out = []
         for lr in self.lines:
             ln = lr.line
@@ -139,10 +175,9 @@ class Settlement:
                 "feedetl_sn": ln.feedetl_sn,
                 "med_list_codg": lr.code,
                 "det_item_fee_sumamt": _d(ln.amount),
-                "cnt": plain(Decimal(ln.cnt) / 10_000),
-                "pric": plain(Decimal(ln.pric) / 1_000_000),
-                "pric_uplmt_amt": plain(Decimal(lr.ceiling) / 1_000_000) if lr.ceiling is not None
-                else Decimal(999999),
+                "cnt": sc(ln.cnt, 10_000),
+                "pric": sc(ln.pric, 1_000_000),
+                "pric_uplmt_amt": sc(lr.ceiling, 1_000_000) if lr.ceiling is not None else sc(999999, 1),
                 "selfpay_prop": _ratio(lr.selfpay_ppm),
                 "fulamt_ownpay_amt": _d(lr.fulamt),
                 "overlmt_amt": _d(lr.overlmt),
@@ -158,7 +193,8 @@ class Settlement:
             })
         return out
 
-    def accumulators(self) -> dict[str, Any]:
+    def accumulators(self, numbers: str = "decimal") -> dict[str, Any]:
+        _d = NUMBERS[numbers].amount
         return {k: (v if k in self.count_accumulators else _d(v)) for k, v in self.accumulators_after.items()}
 
     def packs(self) -> dict[str, Any]:
@@ -166,12 +202,14 @@ class Settlement:
             return {"region": p.info.region, "version": p.info.version, "hash": p.content_hash, "chain": list(p.chain)}
         return {"insured": one(self.insured), "treatment": one(self.treatment)}
 
-    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+    def to_dict(self, explain: bool = False, numbers: str = "decimal") -> dict[str, Any]:
+        """National field names. numbers="decimal" (default): exact Decimals; numbers="float":
+        JSON-ready numbers whose text is the exact value (for writing JSON fast)."""
         d = {
-            "setlinfo": self.setlinfo(),
-            "setldetail": self.setldetail(),
-            "result": self.result(),
-            "accumulators": self.accumulators(),
+            "setlinfo": self.setlinfo(numbers),
+            "setldetail": self.setldetail(numbers),
+            "result": self.result(numbers),
+            "accumulators": self.accumulators(numbers),
             "warnings": [w.to_dict() for w in self.warnings],
             "packs": self.packs(),
         }

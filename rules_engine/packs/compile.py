@@ -661,9 +661,14 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
         _check_parallel_layers(list(layers.values()), resolve, problems)
     coding = None
     if any(p.coding is not None for p in parts):
-        from ..coding.load import merge_chain
-        coding, cps = merge_chain([p.coding for p in parts], known_sources=set(provenance))
-        problems.extend(cps)
+        ckey = coding_key(tuple(p.raw.coding_digest or "" for p in parts))
+        coding = _MERGED_CODING.get(ckey)
+        if coding is None:
+            from ..coding.load import merge_chain
+            coding, cps = merge_chain([p.coding for p in parts], known_sources=set(provenance))
+            problems.extend(cps)
+            if not any(p.severity == "error" for p in cps):
+                _MERGED_CODING[ckey] = coding
     if sum(1 for p in problems if p.severity == "error") > n_before:
         return None
 
@@ -811,6 +816,15 @@ def _check_parallel_layers(layers: list[Layer], resolve, problems: list[Problem]
                 f"{total / 10_000:g}% of it ({where} on the band axis)", file=b.src.file, line=b.src.line,
                 col=b.src.col, hint="give the later layer 'base: inscp_remaining', lower its ratios, or make the "
                 "layers' 'when' exclusive (e.g. different insutype or med_type)"))
+
+
+# The national ICD tables are tens of MB in memory: chains with the same coding folders share one
+# merged object (in memory here, and on disk in the compiled cache) instead of one copy each.
+_MERGED_CODING: dict[str, Any] = {}
+
+
+def coding_key(digests: tuple[str, ...]) -> str:
+    return hashlib.sha256(("|".join(digests) + f"|{CODE_DIGEST}").encode()).hexdigest()
 
 
 def _resolve_cases(cv: CaseValue, resolve) -> CaseValue:

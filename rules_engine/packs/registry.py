@@ -342,31 +342,57 @@ def _chain_digest(chain: list[RawPack]) -> str:
 
 
 class _CompiledCache:
-    """Compiled packs pickled by the digest of their files' bytes — outside the pack folders."""
+    """Compiled packs pickled by the digest of their files' bytes — outside the pack folders.
+
+    A pack's coding tables (the national ICD maps: megabytes) are stored once per set of coding
+    folders, not once per chain, and shared in memory by every pack that uses them."""
+
+    _codings: dict[str, object] = {}
 
     def __init__(self, directory: Path):
         self.dir = Path(directory)
 
-    def _path(self, digest: str) -> Path:
-        return self.dir / f"{digest}.pack.pickle"
+    def _path(self, name: str) -> Path:
+        return self.dir / name
 
-    def get(self, digest: str) -> CompiledPack | None:
-        p = self._path(digest)
+    def _read(self, name: str):
         try:
-            with open(p, "rb") as f:
+            with open(self._path(name), "rb") as f:
                 return pickle.load(f)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
             return None
 
-    def put(self, digest: str, pack: CompiledPack) -> None:
+    def _write(self, name: str, obj) -> None:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            tmp = self._path(digest).with_suffix(f".tmp{os.getpid()}")
+            tmp = self._path(name).with_suffix(f".tmp{os.getpid()}")
             with open(tmp, "wb") as f:
-                pickle.dump(pack, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self._path(digest))
+                pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self._path(name))
         except OSError:
             pass  # a cache that cannot be written is only slower
+
+    def get(self, digest: str) -> CompiledPack | None:
+        pack = self._read(f"{digest}.pack.pickle")
+        if pack is None:
+            return None
+        if any(pack.coding_digests):
+            ckey = _compile.coding_key(pack.coding_digests)
+            coding = self._codings.get(ckey) or self._read(f"{ckey}.coding.pickle")
+            if coding is None:
+                return None
+            self._codings[ckey] = coding
+            pack = pack.model_copy(update={"coding": coding})
+        return pack
+
+    def put(self, digest: str, pack: CompiledPack) -> None:
+        if pack.coding is not None:
+            ckey = _compile.coding_key(pack.coding_digests)
+            if ckey not in self._codings and not self._path(f"{ckey}.coding.pickle").exists():
+                self._write(f"{ckey}.coding.pickle", pack.coding)
+            self._codings[ckey] = pack.coding
+            pack = pack.model_copy(update={"coding": None})
+        self._write(f"{digest}.pack.pickle", pack)
 
 
 def default_cache_dir() -> Path:
