@@ -41,7 +41,7 @@ CLAIM_FIELDS = frozenset({
     "naty", "insutype", "psn_type", "insutype_retr_flag", "cvlserv_flag", "mdtrt_id", "med_type", "setl_time",
     "begntime", "endtime", "fixmedins_code", "fixmedins_name", "hosp_lv", "community_flag", "dise_codg",
     "dise_name", "filing_type", "filing", "acct_used_flag", "balc", "diseinfo", "feedetail", "accumulators",
-    "icd_edition", "ipt_otp_no", "chrg_bchno", "memo",
+    "icd_edition", "ipt_otp_no", "chrg_bchno", "memo", "history",
 })
 FILING_TYPES = ("resettled_retiree", "long_term_resident", "resident_worker", "referral", "emergency",
                 "other_temporary", "unfiled")
@@ -95,6 +95,13 @@ class FeeLine(BaseModel):
     exp_content: str | None = None
     memo: str | None = None
 
+    @field_validator("fee_ocur_time")
+    @classmethod
+    def _time(cls, v: str | None) -> str | None:
+        if v is not None and not _time_text_ok(v):
+            raise ValueError(f"'{v}' is not a time yyyy-MM-dd[ HH:mm:ss]")
+        return v
+
     @model_validator(mode="after")
     def _amount_matches(self) -> "FeeLine":
         if abs(self.cnt * self.pric - self.det_item_fee_sumamt) > Decimal("0.01"):
@@ -102,6 +109,25 @@ class FeeLine(BaseModel):
         if self.med_list_codg is None and self.medins_list_codg is None:
             raise ValueError("a fee line needs med_list_codg (or medins_list_codg with a code map)")
         return self
+
+
+class HistoryItem(BaseModel):
+    """One of the person's earlier fee lines, for audit rules that look back (1 per 15 days …)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    med_list_codg: str = Field(min_length=1, max_length=50, description="医疗目录编码")
+    fee_ocur_time: str = Field(description="费用发生时间 yyyy-MM-dd[ HH:mm:ss]")
+    cnt: Decimal = Field(ge=0, lt=10**12, decimal_places=4, description="数量")
+    prd_days: Decimal | None = Field(default=None, ge=0, lt=10**12, decimal_places=4, description="周期天数")
+    mdtrt_id: str | None = Field(default=None, min_length=1, max_length=60, description="就诊ID")
+    feedetl_sn: str | None = Field(default=None, min_length=1, max_length=60, description="费用明细流水号")
+
+    @field_validator("fee_ocur_time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        if not _time_text_ok(v):
+            raise ValueError(f"'{v}' is not a time yyyy-MM-dd[ HH:mm:ss]")
+        return v
 
 
 class DiseInfo(BaseModel):
@@ -174,6 +200,8 @@ class Claim(BaseModel):
     dise_codg: str | None = Field(default=None, min_length=1, max_length=30)
     dise_name: str | None = None
     diseinfo: list[DiseInfo] = Field(default_factory=list)
+    history: list[HistoryItem] | None = Field(default=None, max_length=50_000,
+                                              description="the person's recent fee lines, for audit rules that look back")
     accumulators: dict[str, Annotated[Decimal, Field(ge=0, lt=10**12, decimal_places=2)]] = Field(
         default_factory=dict, description="year-to-date values before this claim (yuan, or counts)")
     icd_edition: str | None = Field(default=None, min_length=1, max_length=40,
@@ -290,6 +318,7 @@ class ClaimIn:
     accumulators: dict[str, Any]
     icd_edition: str | None
     raw: dict = field(repr=False)
+    history: list | None = None  # rules_engine.audit HistoryLine list
 
 
 _FLAG01 = ("0", "1")
@@ -313,6 +342,12 @@ def _date_part(v: Any, path: str, errs: list[FieldError]) -> str | None:
         errs.append(FieldError(path, "E-CLAIM-VALUE", f"'{v}' is not a plausible date"))
         return None
     return d
+
+
+def _time_text_ok(v: Any) -> bool:
+    """A fee_ocur_time the audit can place: yyyy-MM-dd[ HH:mm[:ss]]."""
+    from ..audit.lines import parse_time
+    return parse_time(v)[0] is not None
 
 
 def _time_ok(t: str) -> bool:
@@ -540,6 +575,9 @@ def _fast_claim(data: dict, tolerance_fen: int) -> ClaimIn | None:
             return None
         seen.add(sn)
         code, local, appr = lget("med_list_codg"), lget("medins_list_codg"), lget("hosp_appr_flag")
+        t = lget("fee_ocur_time")
+        if t is not None and not _time_text_ok(t):
+            return None
         if code is not None:
             if type(code) is not str or not 0 < len(code) <= 50 or code[0] <= " " or code[-1] <= " ":
                 return None
@@ -568,6 +606,13 @@ def _fast_claim(data: dict, tolerance_fen: int) -> ClaimIn | None:
                 return None
             days = dd / CNT_SCALE
         lines.append(LineIn(i, sn, code, local, cnt, pric, amt, appr, days, ln))
+    history = None
+    if get("history") is not None:
+        from ..audit.lines import parse_history
+        try:
+            history = parse_history(get("history"))
+        except ClaimError:
+            return None
     accs = get("accumulators")
     accumulators: dict[str, Any] = {}
     if accs is not None:
@@ -585,7 +630,7 @@ def _fast_claim(data: dict, tolerance_fen: int) -> ClaimIn | None:
                    community_flag=get("community_flag") or "0", filing_type=get("filing_type"), filing=None,
                    acct_used_flag=get("acct_used_flag") or "0", balc=balc, dise_codg=get("dise_codg"),
                    diagnoses=tuple(diagnoses), lines=lines, accumulators=accumulators,
-                   icd_edition=get("icd_edition"), raw=data)
+                   icd_edition=get("icd_edition"), raw=data, history=history)
 
 
 def parse_claim(data: Any, tolerance_fen: int = 1) -> ClaimIn:
@@ -725,6 +770,9 @@ def parse_claim_full(data: Any, tolerance_fen: int = 1) -> ClaimIn:
             amt = _num(ln.get("det_item_fee_sumamt"), 2, p + ".det_item_fee_sumamt", errs, what="det_item_fee_sumamt",
                        limit=MAX_AMOUNT_FEN)
             appr = _code(ln, "hosp_appr_flag", errs, required=False, pattern_len=(1, 3), path=p + ".hosp_appr_flag")
+            if ln.get("fee_ocur_time") is not None and not _time_text_ok(ln["fee_ocur_time"]):
+                errs.append(FieldError(p + ".fee_ocur_time", "E-CLAIM-VALUE",
+                                       f"'{ln['fee_ocur_time']}' is not a time yyyy-MM-dd[ HH:mm:ss]"))
             days = None
             if ln.get("prd_days") is not None:
                 dd = _num(ln["prd_days"], 4, p + ".prd_days", errs, what="prd_days", limit=10**8)
@@ -741,6 +789,13 @@ def parse_claim_full(data: Any, tolerance_fen: int = 1) -> ClaimIn:
             if sn is not None and cnt is not None and pric is not None and amt is not None:
                 lines.append(LineIn(i, sn, code, local, cnt, pric, amt, appr, days, ln))
 
+    history = None
+    if data.get("history") is not None:
+        from ..audit.lines import parse_history
+        try:
+            history = parse_history(data["history"])
+        except ClaimError as e:
+            errs.extend(e.errors)
     accs = data.get("accumulators")
     accumulators: dict[str, Any] = {}
     if accs is not None:
@@ -760,4 +815,4 @@ def parse_claim_full(data: Any, tolerance_fen: int = 1) -> ClaimIn:
                    insutype_retr_flag=retr, cvlserv_flag=cvl, community_flag=comm, filing_type=filing,
                    filing=filing_obj,
                    acct_used_flag=acct_flag, balc=balc, dise_codg=dise_codg, diagnoses=tuple(diagnoses), lines=lines,
-                   accumulators=accumulators, icd_edition=icd_edition, raw=data)
+                   accumulators=accumulators, icd_edition=icd_edition, raw=data, history=history)

@@ -104,6 +104,7 @@ class Settlement:
     count_accumulators: frozenset
     warnings: list[Warning_] = field(default_factory=list)
     conversions: list[dict] = field(default_factory=list)  # code conversions applied (ICD, local items)
+    audit_hits: list = field(default_factory=list)         # rules_engine.audit Hit, in claim order
 
     # ------------------------------------------------------------ the national shape
     @property
@@ -215,6 +216,8 @@ class Settlement:
         }
         if self.conversions:
             d["conversions"] = self.conversions
+        if self.audit_hits:
+            d["audit"] = [h.to_dict(self.claim.history) for h in self.audit_hits]
         if explain:
             from ..settle.explain import explain as _explain
             d["explanation"] = _explain(self)
@@ -336,4 +339,6 @@ class SettlementOut(BaseModel):
     warnings: list[dict[str, str]]
     packs: dict[str, PackRef]
     conversions: list[dict[str, Any]] | None = None
+    audit: list[dict[str, Any]] | None = Field(default=None, description="audit hits: rule, kind, action, message, "
+                                               "lines, the source's batch and row")
     explanation: list[dict[str, Any]] | None = None

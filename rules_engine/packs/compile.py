@@ -84,6 +84,7 @@ class Part:
     source_refs: list[tuple[str, Src]] = field(default_factory=list)
     has_errors: bool = False  # its own files had errors: never compiled
     coding: Any = None        # rules_engine.coding CodingPart of coding/, or None
+    audit: Any = None         # rules_engine.audit AuditPart of audit/, or None
 
 
 class _Ctx:
@@ -214,6 +215,10 @@ def read_part(raw: RawPack, problems: list[Problem]) -> Part:
         from ..coding.load import load_coding
         part.coding, cps = load_coding(raw.dir, raw.base)
         problems.extend(cps)
+    if raw.audit_digest is not None:
+        from ..audit.load import load_audit
+        part.audit, aps = load_audit(raw.dir, raw.base)
+        problems.extend(aps)
     n_errors = sum(1 for p in problems if p.severity == "error")
     for cf in raw.catalogues:
         _read_catalogue(cf, part, problems, m)
@@ -672,6 +677,19 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
     if sum(1 for p in problems if p.severity == "error") > n_before:
         return None
 
+    audit = akey = None
+    if any(p.audit is not None for p in parts):
+        named = {k: resolve(v[0]) for k, v in conditions.items()}
+        akey = audit_key(tuple(p.raw.audit_digest or "" for p in parts), named)
+        audit = _MERGED_AUDIT.get(akey)
+        if audit is None:
+            from ..audit.load import merge_chain as merge_audit
+            audit, aps = merge_audit([p.audit for p in parts], named=named)
+            problems.extend(aps)
+            if any(p.severity == "error" for p in aps):
+                return None
+            _MERGED_AUDIT[akey] = audit
+
     # resolved, immutable result
     resolved_layers = []
     for layer in layers.values():
@@ -714,7 +732,9 @@ def compile_chain(parts: list[Part], problems: list[Problem]) -> CompiledPack | 
         layers=tuple(resolved_layers), cross_region=cross_region, personal_account=account,
         restrictions=rests, catalogue=cat_frozen, catalogue_counts=counts, codes=codes,
         prefix_lengths=tuple(sorted(prefix_lengths, reverse=True)), coding=coding,
-        coding_digests=tuple(p.raw.coding_digest or "" for p in parts))
+        coding_digests=tuple(p.raw.coding_digest or "" for p in parts), audit=audit,
+        audit_hash=audit.content_hash if audit is not None else None,
+        audit_key=akey if audit is not None else None)
     fields["content_hash"] = content_hash(fields)
     return CompiledPack.model_construct(**fields)
 
@@ -823,8 +843,17 @@ def _check_parallel_layers(layers: list[Layer], resolve, problems: list[Problem]
 _MERGED_CODING: dict[str, Any] = {}
 
 
+_MERGED_AUDIT: dict[str, Any] = {}
+
+
 def coding_key(digests: tuple[str, ...]) -> str:
     return hashlib.sha256(("|".join(digests) + f"|{CODE_DIGEST}").encode()).hexdigest()
+
+
+def audit_key(digests: tuple[str, ...], named: dict) -> str:
+    """Audit rules resolve the chain's named conditions late, so those are part of the key."""
+    conds = json.dumps({k: to_data(v) for k, v in sorted(named.items())}, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(("|".join(digests) + f"|{CODE_DIGEST}|" + conds).encode()).hexdigest()
 
 
 def _resolve_cases(cv: CaseValue, resolve) -> CaseValue:
@@ -896,7 +925,8 @@ def content_hash(fields: dict) -> str:
 
     The policy part is canonical JSON; the catalogue (tens of thousands of entries) is streamed
     into the digest entry by entry, in code order, without building one big document."""
-    skip = ("content_hash", "selfpay_src", "catalogue", "catalogue_counts", "prefix_lengths", "coding")
+    skip = ("content_hash", "selfpay_src", "catalogue", "catalogue_counts", "prefix_lengths", "coding", "audit",
+            "audit_key")
     doc = {k: _canon(v) for k, v in fields.items() if k not in skip}
     doc["info"] = {k: v for k, v in doc["info"].items() if k not in ("dir", "files")}
     doc["format"] = ENGINE_FORMAT

@@ -48,6 +48,7 @@ class RawPack:
     complete: bool = True  # False: only pack.yaml parsed, other files hashed (compiled-cache path)
     base: Path | None = None  # what display paths are relative to
     coding_digest: str | None = None  # digest of coding/ (None: the pack has none)
+    audit_digest: str | None = None   # digest of audit/ (None: the pack has none)
 
     @property
     def ok(self) -> bool:
@@ -116,6 +117,10 @@ def load_pack(pack_dir: Path, base: Path | None = None, *, parse_files: bool = T
         from ..coding.load import coding_digest
         raw.coding_digest = coding_digest(pack_dir)
         digest.update(b"coding\0" + raw.coding_digest.encode())
+    if (pack_dir / "audit").is_dir():
+        from ..audit.load import audit_digest
+        raw.audit_digest = audit_digest(pack_dir) or None
+        digest.update(b"audit\0" + (raw.audit_digest or "").encode())
     if not isinstance(meta.data, dict):
         problems.append(meta.problem("E-SCHEMA-TYPE", "pack.yaml must be a mapping of keys such as region, "
                                      "version, effective", ()))

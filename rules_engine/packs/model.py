@@ -218,6 +218,9 @@ class CompiledPack(Frozen):
     prefix_lengths: tuple[int, ...] = ()   # distinct lengths of prefix entries, longest first
     coding: Any = None                     # rules_engine.coding.model.Coding merged along the chain
     coding_digests: tuple[str, ...] = ()   # digest of each chain pack's coding/ (in the content hash)
+    audit: Any = None                      # rules_engine.audit.AuditRules merged along the chain
+    audit_hash: str | None = None          # its content hash (in the pack's content hash)
+    audit_key: str | None = None           # the key under which chains share one merged AuditRules
 
     def code_name(self, table: str, code: str | None) -> str | None:
         return self.codes.get(table, {}).get(code) if code is not None else None

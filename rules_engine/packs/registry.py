@@ -14,6 +14,7 @@ import hashlib
 import os
 import pickle
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -341,16 +342,46 @@ def _chain_digest(chain: list[RawPack]) -> str:
     return h.hexdigest()
 
 
+class _Lazy:
+    """Stands for a shared object of the compiled cache (coding tables, audit rules) until first
+    used, then is it: a restart pays for unpickling megabytes of ICD tables only when a claim
+    first needs a conversion."""
+
+    __slots__ = ("_cache", "_name", "_obj", "_lock")
+
+    def __init__(self, cache: "_CompiledCache", name: str):
+        self._cache, self._name, self._obj, self._lock = cache, name, None, threading.Lock()
+
+    def _get(self):
+        obj = self._obj
+        if obj is None:
+            with self._lock:
+                if self._obj is None:
+                    obj = self._cache._shared_get(self._name)
+                    if obj is None:
+                        raise RuntimeError(f"compiled cache entry {self._name} vanished; delete the cache and reload")
+                    self._obj = obj
+                obj = self._obj
+        return obj
+
+    def __getattr__(self, attr: str):
+        return getattr(self._get(), attr)
+
+    def __repr__(self) -> str:  # pragma: no cover
+        return f"<lazy {self._name}>"
+
+
 class _CompiledCache:
     """Compiled packs pickled by the digest of their files' bytes — outside the pack folders.
 
     A pack's coding tables (the national ICD maps: megabytes) are stored once per set of coding
     folders, not once per chain, and shared in memory by every pack that uses them."""
 
-    _codings: dict[str, object] = {}
+    _shared: dict[str, object] = {}  # coding tables and audit rules, by key, shared by every pack using them
 
     def __init__(self, directory: Path):
         self.dir = Path(directory)
+        self._lazies: dict[str, _Lazy] = {}
 
     def _path(self, name: str) -> Path:
         return self.dir / name
@@ -372,27 +403,47 @@ class _CompiledCache:
         except OSError:
             pass  # a cache that cannot be written is only slower
 
+    def _shared_get(self, name: str):
+        obj = self._shared.get(name)
+        if obj is None:
+            obj = self._read(name)
+            if obj is not None:
+                self._shared[name] = obj
+        return obj
+
     def get(self, digest: str) -> CompiledPack | None:
         pack = self._read(f"{digest}.pack.pickle")
         if pack is None:
             return None
-        if any(pack.coding_digests):
-            ckey = _compile.coding_key(pack.coding_digests)
-            coding = self._codings.get(ckey) or self._read(f"{ckey}.coding.pickle")
-            if coding is None:
+        update = {}
+        for attr, name in (("coding", f"{_compile.coding_key(pack.coding_digests)}.coding.pickle"
+                            if any(pack.coding_digests) else None),
+                           ("audit", f"{pack.audit_key}.audit.pickle" if pack.audit_key else None)):
+            if name is None:
+                continue
+            if name in self._shared:
+                update[attr] = self._shared[name]
+            elif self._path(name).exists():
+                lazy = self._lazies.get(name)
+                if lazy is None:
+                    lazy = self._lazies[name] = _Lazy(self, name)
+                update[attr] = lazy
+            else:
                 return None
-            self._codings[ckey] = coding
-            pack = pack.model_copy(update={"coding": coding})
-        return pack
+        return pack.model_copy(update=update) if update else pack
 
     def put(self, digest: str, pack: CompiledPack) -> None:
-        if pack.coding is not None:
-            ckey = _compile.coding_key(pack.coding_digests)
-            if ckey not in self._codings and not self._path(f"{ckey}.coding.pickle").exists():
-                self._write(f"{ckey}.coding.pickle", pack.coding)
-            self._codings[ckey] = pack.coding
-            pack = pack.model_copy(update={"coding": None})
-        self._write(f"{digest}.pack.pickle", pack)
+        update = {}
+        for attr, name in (("coding", f"{_compile.coding_key(pack.coding_digests)}.coding.pickle"),
+                           ("audit", f"{pack.audit_key}.audit.pickle")):
+            obj = getattr(pack, attr)
+            if obj is None:
+                continue
+            if name not in self._shared and not self._path(name).exists():
+                self._write(name, obj)
+            self._shared[name] = obj
+            update[attr] = None
+        self._write(f"{digest}.pack.pickle", pack.model_copy(update=update) if update else pack)
 
 
 def default_cache_dir() -> Path:

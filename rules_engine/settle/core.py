@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..model.claim import ClaimError, ClaimIn, FieldError, SettlementError
 from ..model.settlement import FUND_FIELDS, Settlement, Warning_
+from ..money import PPM
 from ..packs.model import CompiledPack
 from ..packs.registry import PackSelectionError, PackSet
 from .layers import run_layers
@@ -99,6 +100,11 @@ def settle(packs: PackSet, claim: ClaimIn) -> Settlement:
     mapped = coded is not None and any(lc.mapping is not None for lc in coded.lines)
     lines = price_lines(claim.lines, facts, tplan, selfpay_pack, date, coded if mapped else None)
 
+    # smart audit (智能审核) with the treatment place's rules, on the priced lines
+    hits: list = []
+    if treatment.audit is not None:
+        hits = apply_audit(treatment.audit, claim, facts, lines, warnings)
+
     medfee = fulamt = overlmt = pre = inscp = 0
     for lr in lines:
         medfee += lr.line.amount
@@ -174,4 +180,41 @@ def settle(packs: PackSet, claim: ClaimIn) -> Settlement:
         psn_part_amt=psn_part, acct_pay=acct_pay, psn_cash_pay=psn_part - acct_pay, hosp_part_amt=hosp_part,
         balc=balc_after, acct_fund_pay_type=acct_fpt, pool_prop=pool_prop, accumulators_before=acc,
         accumulators_after=after, count_accumulators=iplan.count_accumulators, warnings=warnings,
-        conversions=conversions)
+        conversions=conversions, audit_hits=hits)
+
+
+class AuditRejected(SettlementError):
+    code = "E-AUDIT-REJECTED"
+
+
+def apply_audit(rules, claim: ClaimIn, facts: dict, lines: list, warnings: list) -> list:
+    """Run the audit rules and act on their hits: a rejected line becomes 全自费 with the rule as its
+    reason; a rejected claim is refused whole (with every hit); a warning is a warning."""
+    from ..audit import audit as run_audit
+    from .lines import AUDIT_REJECTED, Reason, line_facts
+    by_sn = {lr.line.feedetl_sn: lr for lr in lines}
+    hits = run_audit(rules, claim, facts, claim.history,
+                     line_facts=lambda ln: line_facts(ln, by_sn[ln.feedetl_sn].entry))
+    if not hits:
+        return hits
+    refused = [h for h in hits if h.action == "reject_claim"]
+    if refused:
+        errs = [FieldError(f"feedetail[{by_sn[sn].line.index}]" if sn in by_sn else "feedetail", h.rule_id,
+                           h.message + (f" ({h.ref.label()})" if h.ref is not None else ""))
+                for h in refused for sn in (h.lines or ("",))]
+        raise AuditRejected(f"the claim is refused by {len(refused)} audit rule(s): "
+                            + "; ".join(f"{h.rule_id} {h.message}" for h in refused[:3]), errs)
+    for h in hits:
+        where = ", ".join(h.lines)
+        if h.action == "reject_line":
+            for sn in h.lines:
+                lr = by_sn.get(sn)
+                if lr is None:
+                    continue
+                lr.fulamt, lr.overlmt, lr.pre, lr.inscp = lr.line.amount, 0, 0, 0
+                lr.selfpay_ppm = PPM
+                lr.reasons.append(Reason(AUDIT_REJECTED, lr.entry, arg=h))
+        else:
+            warnings.append(Warning_("W-AUDIT", f"{h.rule_id}: {h.message}" + (f" (lines {where})" if where else "")
+                                     + (f" — {h.ref.label()}" if h.ref is not None else "")))
+    return hits

@@ -27,6 +27,7 @@ REVIEW = "RESTRICTION_REVIEW"
 OVER_CEILING = "OVER_CEILING"
 SELFPAY = "SELFPAY"
 UNMAPPED = "UNMAPPED"
+AUDIT_REJECTED = "AUDIT_REJECTED"
 
 CHRGITM_LV = {"甲": "01", "乙": "02", "丙": "03"}
 NO_CEILING = 999999  # the platform's "no price ceiling" in pric_uplmt_amt
@@ -45,6 +46,8 @@ class Reason:
     def src(self) -> Src | None:
         if self._src is not None:
             return self._src
+        if self.code == AUDIT_REJECTED:
+            return self.arg.src
         if self.restriction is not None:
             return self.restriction.src
         if self.entry is not None:
@@ -74,6 +77,8 @@ class Reason:
             return f"unit price {pric / 1e6:g} above the ceiling {ceil / 1e6:g}"
         if c == SELFPAY:
             return f"乙类 先行自付 {a / 10_000:g}%"
+        if c == AUDIT_REJECTED:
+            return f"audit rule {a.rule_id} ({a.kind}): {a.message}" + (f" — {a.ref.label()}" if a.ref is not None else "")
         return str(a or c)
 
     def __repr__(self) -> str:  # pragma: no cover

@@ -17,6 +17,8 @@ VALID = {"insuplc_admdvs": "110000", "mdtrtarea_admvs": "130000", "insutype": "3
                     "source": "2501 H13000000001202105011000000001"},
          "diseinfo": [{"diag_code": "J18.900", "maindiag_flag": "1"}],
          "accumulators": {"admissions_year": 1, "inpatient_inscp_year": "12000.50"},
+         "history": [{"med_list_codg": "002503020030000", "fee_ocur_time": "2021-05-20 09:00:00", "cnt": 1,
+                      "mdtrt_id": "M-1"}],
          "feedetail": [{"feedetl_sn": "1", "med_list_codg": "A1", "cnt": "2", "pric": "10.125",
                         "det_item_fee_sumamt": "20.25", "hosp_appr_flag": "1", "prd_days": 7},
                        {"feedetl_sn": "2", "medins_list_codg": "L-9", "cnt": 1.5, "pric": 3,
@@ -28,7 +30,8 @@ PATHS = [("insuplc_admdvs",), ("insutype",), ("med_type",), ("age",), ("gend",),
          ("feedetail", 0, "pric"), ("feedetail", 0, "det_item_fee_sumamt"), ("feedetail", 1, "cnt"),
          ("feedetail", 0, "med_list_codg"), ("feedetail", 0, "hosp_appr_flag"), ("feedetail", 1, "feedetl_sn"),
          ("filing", "type"), ("filing", "begndate"), ("filing", "enddate"), ("filing", "admdvs"), ("filing", "revoked"),
-         ("filing",)]
+         ("filing",), ("history", 0, "cnt"), ("history", 0, "fee_ocur_time"), ("history", 0, "med_list_codg"),
+         ("history",), ("feedetail", 0, "fee_ocur_time")]
 VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-5, 300), st.sampled_from([0, 1, 20.25, 10.1251, -1.5, 1e20, 2.0]),
     st.sampled_from(["", " ", "1", "310", "abc", "2021-02-30", "2021-06-01", "2021-06-01 25:00:00", "20.25",

@@ -102,7 +102,8 @@ def test_older_version_retired_large_band_split(engine: Engine):
 
 def test_hebei_line_sample_5_percent(engine: Engine):
     # national-interface.md §1.3: a 乙类 line of 4.52 at 5 % → 先行自付 0.23, in scope 4.29
-    s = engine.settle(claim(mdtrtarea_admvs="130000", setl_time="2025-06-01",
+    # 依西美坦 is a women's drug in the 两库 (限定性别对象 女): the patient is a woman
+    s = engine.settle(claim(mdtrtarea_admvs="130000", setl_time="2025-06-01", gend="2",
                             feedetail=[line("1", "XL02BGY096A001010100107", 4.52)]))
     r = s.to_dict()["result"][0]
     assert (r["chrgitm_lv"], r["selfpay_prop"]) == ("02", Decimal("0.05"))
@@ -112,7 +113,8 @@ def test_hebei_line_sample_5_percent(engine: Engine):
 
 def test_class_a_line_in_scope_and_unlisted_line_ownpay(engine: Engine):
     # json1.json: 甲 6.00 = 3 × 2.0 fully in scope; an unlisted item is 全自费 with selfpay_prop 1
-    s = engine.settle(claim(feedetail=[line("1", "001102000050000", 6.00, cnt=3, pric=2.0),
+    # (急诊诊查费: 住院诊查费 would meet the 两库 rule "at most 1 per day")
+    s = engine.settle(claim(feedetail=[line("1", "001102000030000", 6.00, cnt=3, pric=2.0),
                                        line("2", "NOT-IN-ANY-CATALOGUE", 1.50)]))
     a, c = s.to_dict()["result"]
     assert (a["chrgitm_lv"], a["selfpay_prop"], a["inscp_scp_amt"]) == ("01", Decimal(0), Decimal("6.00"))
