@@ -52,7 +52,7 @@ TARGET_P50_US, TARGET_P99_US, TARGET_RATIO = 100.0, 500.0, 2.0
 # hospital); omeprazole 4.25 × 10 % = 0.425: the half-fen case (half-up 0.43, half-even 0.42).
 LINES: list[tuple[str, str, str, str]] = [
     ("1", "001102000010000", "10", "20.00"),            # 住院诊查费 甲
-    ("2", "001109000020000", "10", "60.00"),            # 床位费 甲
+    ("2", "001109000990000", "10", "60.00"),            # 床位费 甲 (an example code: the real 001109000020000 is limited to 1 a day by the 两库, and this line bills 10 days at once)
     ("3", "001202000030000", "10", "30.00"),            # 护理费 甲
     ("4", "002206000050000", "2", "450.00"),            # CT 甲
     ("5", "003306000060000", "1", "6800.00"),           # 髋关节置换术 甲

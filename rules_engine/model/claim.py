@@ -344,10 +344,16 @@ def _date_part(v: Any, path: str, errs: list[FieldError]) -> str | None:
     return d
 
 
+_parse_time = None
+
+
 def _time_text_ok(v: Any) -> bool:
     """A fee_ocur_time the audit can place: yyyy-MM-dd[ HH:mm[:ss]]."""
-    from ..audit.lines import parse_time
-    return parse_time(v)[0] is not None
+    global _parse_time
+    if _parse_time is None:  # rules_engine.audit imports this module: bind on first use
+        from ..audit.lines import parse_time as _pt
+        _parse_time = _pt
+    return _parse_time(v)[0] is not None
 
 
 def _time_ok(t: str) -> bool:
@@ -588,16 +594,43 @@ def _fast_claim(data: dict, tolerance_fen: int) -> ClaimIn | None:
         if appr is not None and (type(appr) is not str or not 0 < len(appr) <= 3 or appr != appr.strip()):
             return None
         cnt, pric, amt = lget("cnt"), lget("pric"), lget("det_item_fee_sumamt")
-        # the usual types first, inline; anything else through _fast_scaled
-        if type(cnt) is int and cnt >= 0:
+        # the usual types inline (int, and Decimal as a JSON reader with parse_float=Decimal gives);
+        # anything else through _fast_scaled. The limits and decimals are the same either way.
+        tc = type(cnt)
+        if tc is int and cnt >= 0:
             cnt *= 10_000
+        elif tc is Decimal and cnt.is_finite() and -40 < cnt.adjusted() < 40:
+            num, den = cnt.as_integer_ratio()
+            num *= 10_000
+            if num % den or num < 0:
+                return None
+            cnt = num // den
         else:
             cnt = fs(cnt, 10_000, MAX_PRICE_E6)
             if cnt is None:
                 return None
-        pric = fs(pric, 1_000_000, MAX_PRICE_E6)
-        amt = fs(amt, 100, MAX_AMOUNT_FEN)
-        if pric is None or amt is None or abs(cnt * pric - amt * 100_000_000) > tol or cnt >= MAX_PRICE_E6:
+        if type(pric) is Decimal and pric.is_finite() and -40 < pric.adjusted() < 40:
+            num, den = pric.as_integer_ratio()
+            num *= 1_000_000
+            if num % den or num < 0:
+                return None
+            pric = num // den
+        else:
+            pric = fs(pric, 1_000_000, MAX_PRICE_E6)
+            if pric is None:
+                return None
+        if type(amt) is Decimal and amt.is_finite() and -40 < amt.adjusted() < 40:
+            num, den = amt.as_integer_ratio()
+            num *= 100
+            if num % den or num < 0:
+                return None
+            amt = num // den
+        else:
+            amt = fs(amt, 100, MAX_AMOUNT_FEN)
+            if amt is None:
+                return None
+        if (abs(cnt * pric - amt * 100_000_000) > tol or cnt >= MAX_PRICE_E6 or pric >= MAX_PRICE_E6
+                or amt >= MAX_AMOUNT_FEN):
             return None
         days = lget("prd_days")
         if days is not None:
