@@ -18,6 +18,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py
+	$(BIN)/python tools/demo_gateway.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2

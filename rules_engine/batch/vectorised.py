@@ -610,6 +610,26 @@ def settle_block(b: Block, ctx: PackContext, *, want_lines: bool = False, want_a
 
     # ------------------------------------------------------------ lines
     lines = _price_lines(b, packs, vps, ins, trt, lookup_date, claim_cols, flag)
+    if m:
+        # The treatment place's audit rules (智能审核) can refuse a line; the vectorised path does not
+        # run them yet, so a person with a line some rule names is settled per claim — the two paths
+        # keep giving the same numbers (and the per-claim path names every hit).
+        from ..audit.evaluate import index_of
+        t_line = trt[lc]
+        audited = np.zeros(m, dtype=bool)
+        for tp in np.unique(t_line):
+            rules = packs[tp].audit
+            if rules is None:
+                continue
+            idx = index_of(rules)
+            sel = np.flatnonzero(t_line == tp)
+            codes = b.med_list_codg.codes[sel]
+            named = np.zeros(b.med_list_codg.n_cats(), dtype=bool)
+            cats = b.med_list_codg.cats
+            for cc in np.unique(codes[codes >= 0]):
+                named[cc] = bool(idx.lookup(cats[cc]))
+            audited[sel] = (codes >= 0) & named[np.maximum(codes, 0)]
+        flag("audit rules name a line (audited per claim)", np.bincount(lc[audited], minlength=n) > 0)
     starts = b.line_start[:-1]
     medfee = np.add.reduceat(b.amount, starts) if m else np.zeros(n, np.int64)
     fulamt = np.add.reduceat(lines["fulamt"], starts) if m else np.zeros(n, np.int64)
