@@ -11,7 +11,6 @@ step — is seen entirely or not at all. A set with errors never replaces a good
 """
 from __future__ import annotations
 
-import gc
 import json
 import threading
 from dataclasses import dataclass
@@ -79,7 +78,6 @@ class Engine:
         packs = PackSet.load(path, cache_dir=cache_dir)
         if packs.problems.has_errors() or not packs.compiled:
             raise PackLoadError(packs.problems.items or [Problem("E-PACK-DIR", f"no usable pack under {path}")])
-        gc.freeze()  # the packs live as long as the engine: keep the collector from walking them again
         return cls(packs, cache_dir=cache_dir)
 
     @property
@@ -139,7 +137,6 @@ class Engine:
                 return ReloadResult(False, new.problems.items, [p.label for p in self._packs.packs()])
             old = self._packs
             self._packs = new
-            gc.freeze()
             for p in old.packs():
                 _plan.forget(p)
             return ReloadResult(True, new.problems.items, [p.label for p in new.packs()])
