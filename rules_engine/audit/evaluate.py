@@ -24,7 +24,7 @@ durable-rules and a differential property test holds the two together):
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ..conditions.compiled import compile_condition
@@ -46,9 +46,19 @@ class _Index:
     conds: tuple[Any, ...]                                 # compiled `when` per rule (None: not a condition rule)
     pos: dict[str, int]
     history: tuple[bool, ...] = ()                         # per rule: does it read the history?
+    memo: dict = field(default_factory=dict)               # code → lookup(code): codes repeat across claims
 
     def lookup(self, code: str) -> tuple[tuple[int, int, int], ...]:
         """(rule no, role, member) for every rule entry matching `code`, one per (rule, role)."""
+        hit = self.memo.get(code)
+        if hit is None:
+            hit = self._lookup(code)
+            if len(self.memo) > 200_000:
+                self.memo.clear()
+            self.memo[code] = hit
+        return hit
+
+    def _lookup(self, code: str) -> tuple[tuple[int, int, int], ...]:
         hit = self.exact.get(code, ())
         if not self.plens:
             return hit
