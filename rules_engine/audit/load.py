@@ -99,17 +99,8 @@ def audit_files(pack_dir: Path | str) -> list[Path]:
 def audit_digest(pack_dir: Path | str) -> str:
     """sha256 over the audit folder's files (name + bytes) without parsing — for a compiled-pack
     cache key. '' when the pack has no audit folder."""
-    files = audit_files(pack_dir)
-    if not files:
-        return ""
-    h = hashlib.sha256()
-    for p in files:
-        h.update(p.name.encode() + b"\0")
-        try:
-            h.update(p.read_bytes())
-        except OSError:
-            h.update(b"<unreadable>")
-    return h.hexdigest()
+    from ..packs.source import files_digest
+    return files_digest(Path(pack_dir) / AUDIT_DIR, audit_files(pack_dir))
 
 
 def load_audit(pack_dir: Path | str, base: Path | None = None, *,

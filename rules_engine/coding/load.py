@@ -141,18 +141,11 @@ def _display(path: Path, base: Path | None) -> str:
 def coding_digest(pack_dir: Path) -> str:
     """sha256 over every file of `pack_dir/coding` (relative path + bytes), without parsing —
     what a compiled-pack cache key needs. '' when the pack has no coding folder."""
+    from ..packs.source import files_digest
     d = Path(pack_dir) / CODING_DIR
     if not d.is_dir():
         return ""
-    h = hashlib.sha256()
-    for p in sorted(d.rglob("*")):
-        if p.is_file() and not p.name.startswith("."):
-            h.update(str(p.relative_to(d)).encode() + b"\0")
-            try:
-                h.update(p.read_bytes())
-            except OSError:
-                h.update(b"<unreadable>")
-    return h.hexdigest()
+    return files_digest(d, [p for p in sorted(d.rglob("*")) if p.is_file() and not p.name.startswith(".")])
 
 
 def load_coding(pack_dir: Path | str, base: Path | None = None, *,

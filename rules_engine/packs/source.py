@@ -371,3 +371,19 @@ def parse_csv(raw: bytes, name: str) -> tuple[Table | None, list[Problem]]:
     except csv.Error as e:
         problems.append(Problem("E-CSV-SYNTAX", str(e), file=name, line=reader.line_num, col=1))
     return Table(file=name, header=header, rows=rows, row_lines=row_lines, raw=raw), problems
+
+
+def files_digest(folder: Path, files: "list[Path]") -> str:
+    """sha256 over files (path relative to `folder` + bytes) without parsing them: what a
+    compiled-pack cache key needs. '' for no files."""
+    import hashlib
+    if not files:
+        return ""
+    h = hashlib.sha256()
+    for p in files:
+        h.update(str(p.relative_to(folder)).encode() + b"\0")
+        try:
+            h.update(p.read_bytes())
+        except OSError:
+            h.update(b"<unreadable>")
+    return h.hexdigest()
