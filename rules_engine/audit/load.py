@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 
 from ..conditions.language import (All, AnyOf, Cmp, Node, Not, Ref, Src, describe, parse_condition, parse_icd_pattern,
                                    refs_used)
-from ..packs.source import parse_yaml, path_str
+from ..packs.source import csv_cell_col, parse_yaml, path_str
 from ..problems import Problem, did_you_mean
 from ..validate.schema import load_schema, validate_document, validate_rows
 from .model import COMMON, KINDS, PARAMS, AuditRule, AuditRules, ItemSet, SourceRef
@@ -230,16 +230,7 @@ class _CsvFile:
     def col(self, line: int, cell: int | None) -> int:
         if cell is None or not 0 < line <= len(self.lines):
             return 1
-        s = self.lines[line - 1]
-        i, n, quoted = 0, 0, False
-        while i < len(s) and n < cell:
-            ch = s[i]
-            if ch == '"':
-                quoted = not quoted
-            elif ch == "," and not quoted:
-                n += 1
-            i += 1
-        return i + 1
+        return csv_cell_col(self.lines[line - 1], cell)
 
     def problem(self, code: str, message: str, line: int, cell: int | None, *, severity: str = "error",
                 hint: str | None = None, path: str | None = None) -> Problem:

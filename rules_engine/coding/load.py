@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..problems import Problem, did_you_mean
-from ..packs.source import Document, read_yaml
+from ..packs.source import Document, csv_cell_col, read_yaml
 from ..validate.schema import validate_document
 from . import codes as C
 from .model import (BROADER, DEPENDS, DEPENDS_FACTS, EQUIVALENT, I_FILE, I_FIX, I_FROM, I_LINE, I_LOCAL, I_NATIONAL,
@@ -379,22 +379,9 @@ class _Csv:
     def problem(self, code: str, message: str, line: int, cell: int | None, *, severity: str = "error",
                 hint: str | None = None, column: str | None = None) -> None:
         src = self.line_text(line)
-        col = _cell_col(src, cell) if (src is not None and cell is not None) else 1
+        col = csv_cell_col(src, cell) if (src is not None and cell is not None) else 1
         self.problems.append(Problem(code, message, file=self.display, line=line, col=col, severity=severity,
                                      hint=hint, path=column, source_line=src))
-
-
-def _cell_col(line: str, cell: int) -> int:
-    """1-based character column where cell number `cell` (0-based) starts in a CSV line."""
-    i, n, quoted = 0, 0, False
-    while i < len(line) and n < cell:
-        ch = line[i]
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "," and not quoted:
-            n += 1
-        i += 1
-    return i + 1
 
 
 def _read_header(f: _Csv, required: tuple[str, ...], optional: tuple[str, ...]) -> tuple[Any, dict[str, int]] | None:

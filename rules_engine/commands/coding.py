@@ -129,9 +129,9 @@ class _CsvJob:
         self.lines = text.splitlines()
 
     def where(self, line: int, cell: int) -> str:
-        from ..coding.load import _cell_col
+        from ..packs.source import csv_cell_col
         src = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
-        return f"{self.file}:{line}:{_cell_col(src, cell)}"
+        return f"{self.file}:{line}:{csv_cell_col(src, cell)}"
 
     def write(self, results: list[tuple[str, str]]) -> None:
         buf = io.StringIO()

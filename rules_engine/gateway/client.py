@@ -615,43 +615,37 @@ class Gateway:
         st = ctx.st
         infno = st.infno.fee_upload_inpatient if ctx.inpatient else st.infno.fee_upload_outpatient
         body = build_feedetail(ctx.claim, mdtrt_id=row.mdtrt_id, psn_no=row.psn_no, chrg_bchno=ctx.ids["chrg_bchno"])
-        for _ in range(2):
-            msgid, answer = await self._step(row, ctx, infno, body, purpose="upload")
-            if answer.ok:
-                platform = row.json("platform") or {}
-                platform["lines"] = answer.model.model_dump(mode="json")
-                await self._finish(ctx.rc, msgid, answer, ob.DONE, owner=self.owner, submission=row.id,
-                                   submission_update={"state": ob.S_UPLOADED, "platform": ob.masked_json(platform)})
-                return
-            retry = answer.code == "E-GW-SIGN-REJECTED"
-            await self._finish(ctx.rc, msgid, answer, self._state_of(answer), owner=self.owner, submission=row.id,
-                               submission_update=None if retry else self._fail(answer, f"fee upload ({infno})"))
-            if not retry:
-                return
-        await asyncio.to_thread(self.outbox(ctx.rc.region).update_submission, row.id, self.owner,
-                                state=ob.S_FAILED, error_code="E-GW-SIGN-REJECTED",
-                                error=f"fee upload ({infno}): sign_no refused twice")
+        await self._repeatable_step(row, ctx, infno, body, purpose="upload", keep_as="lines",
+                                    next_state=ob.S_UPLOADED, what="fee upload")
 
     async def _presettle(self, row: ob.Row, ctx: _Ctx) -> None:
         st = ctx.st
         infno = st.infno.presettle_inpatient if ctx.inpatient else st.infno.presettle_outpatient
         body = build_presettle(ctx.claim, ctx.ids, st.submission, inpatient=ctx.inpatient)
+        await self._repeatable_step(row, ctx, infno, body, purpose="presettle", keep_as="pre",
+                                    next_state=ob.S_PRESETTLED, what="pre-settlement")
+
+    async def _repeatable_step(self, row: ob.Row, ctx: _Ctx, infno: str, body: Any, *, purpose: str, keep_as: str,
+                               next_state: str, what: str) -> None:
+        """A step the platform may see twice without harm (fee upload, pre-settlement): sent again once,
+        with a fresh sign-in, when the platform refuses our sign_no; any other failure ends the
+        submission with the platform's reason. The platform's answer is kept under `keep_as`."""
         for _ in range(2):
-            msgid, answer = await self._step(row, ctx, infno, body, purpose="presettle")
+            msgid, answer = await self._step(row, ctx, infno, body, purpose=purpose)
             if answer.ok:
                 platform = row.json("platform") or {}
-                platform["pre"] = answer.model.model_dump(mode="json")
+                platform[keep_as] = answer.model.model_dump(mode="json")
                 await self._finish(ctx.rc, msgid, answer, ob.DONE, owner=self.owner, submission=row.id,
-                                   submission_update={"state": ob.S_PRESETTLED, "platform": ob.masked_json(platform)})
+                                   submission_update={"state": next_state, "platform": ob.masked_json(platform)})
                 return
             retry = answer.code == "E-GW-SIGN-REJECTED"
             await self._finish(ctx.rc, msgid, answer, self._state_of(answer), owner=self.owner, submission=row.id,
-                               submission_update=None if retry else self._fail(answer, f"pre-settlement ({infno})"))
+                               submission_update=None if retry else self._fail(answer, f"{what} ({infno})"))
             if not retry:
                 return
         await asyncio.to_thread(self.outbox(ctx.rc.region).update_submission, row.id, self.owner,
                                 state=ob.S_FAILED, error_code="E-GW-SIGN-REJECTED",
-                                error=f"pre-settlement ({infno}): sign_no refused twice")
+                                error=f"{what} ({infno}): sign_no refused twice")
 
     def _fresh_budget(self, ctx: _Ctx) -> int:
         return ctx.st.submission.fresh_attempts if ctx.fresh_attempts is None else int(ctx.fresh_attempts)

@@ -373,6 +373,20 @@ def parse_csv(raw: bytes, name: str) -> tuple[Table | None, list[Problem]]:
     return Table(file=name, header=header, rows=rows, row_lines=row_lines, raw=raw), problems
 
 
+def csv_cell_col(line: str, cell: int) -> int:
+    """1-based character column where cell `cell` (0-based) starts in one CSV line — so that a
+    problem in a spreadsheet row points at the cell, not at the start of the row."""
+    i, n, quoted = 0, 0, False
+    while i < len(line) and n < cell:
+        ch = line[i]
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            n += 1
+        i += 1
+    return i + 1
+
+
 def files_digest(folder: Path, files: "list[Path]") -> str:
     """sha256 over files (path relative to `folder` + bytes) without parsing them: what a
     compiled-pack cache key needs. '' for no files."""
