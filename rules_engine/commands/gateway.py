@@ -410,16 +410,8 @@ def log_show(config: str | None, adapter: str | None, regions: str | None, key_f
         except JournalError as e:
             click.echo(f"{p}: error {e.code}: {e.message}", err=True)
             sys.exit(EXIT_PROBLEMS)
-    if fmt == "json":
-        click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
-    else:
-        for e in entries:
-            keys = " ".join(f"{k}={v}" for k, v in e.keys.items())
-            click.echo(f"#{e.seq}  {e.time}  {e.kind}  {keys}")
-            click.echo(f"    {json.dumps(e.payload, ensure_ascii=False, sort_keys=True)}")
-    if not entries:
-        click.echo("no entries", err=True)
-    sys.exit(EXIT_OK if entries else EXIT_PROBLEMS)
+    from .journal import echo_entries
+    echo_entries(entries, fmt)
 
 
 @log.command("purge")

@@ -45,6 +45,21 @@ def _open(path: Path, key_file: str | None = None):
         sys.exit(EXIT_PROBLEMS)
 
 
+
+def echo_entries(entries: list, fmt: str) -> None:
+    """Print journal entries (JSON, or one header line and the masked payload each) and exit:
+    0 when some were found, 1 when none — shared by `journal show` and `gateway log`."""
+    if fmt == "json":
+        click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
+    else:
+        for e in entries:
+            keys = " ".join(f"{k}={v}" for k, v in e.keys.items())
+            click.echo(f"#{e.seq}  {e.time}  {e.kind}  {keys}")
+            click.echo(f"    {json.dumps(e.payload, ensure_ascii=False, sort_keys=True)}")
+    if not entries:
+        click.echo("no entries", err=True)
+    sys.exit(EXIT_OK if entries else EXIT_PROBLEMS)
+
 @main.group()
 def journal() -> None:
     """The append-only, hash-chained journal (decision log, audit log, consent records)."""
@@ -101,16 +116,7 @@ def show(path: Path, key: str | None, last: int | None, seq: int | None, kind: s
                 key, kind=kind, limit=last or 0)
         else:
             entries = [e for e in j.last(last or 20) if kind is None or e.kind == kind]
-    if fmt == "json":
-        click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
-    else:
-        for e in entries:
-            keys = " ".join(f"{k}={v}" for k, v in e.keys.items())
-            click.echo(f"#{e.seq}  {e.time}  {e.kind}  {keys}")
-            click.echo(f"    {json.dumps(e.payload, ensure_ascii=False, sort_keys=True)}")
-        if not entries:
-            click.echo("no entries", err=True)
-    sys.exit(EXIT_OK if entries else EXIT_PROBLEMS)
+    echo_entries(entries, fmt)
 
 
 @journal.command()
