@@ -996,6 +996,18 @@ class SchemeB(MessageSecurity):
                 f"user_id={self.user_id!r}, layout={self.layout!r}, version={self.version!r})")
 
 
+_SM2SM4_UNSIGNED = frozenset({"cainfo", "signtype", "encType"})
+
+
+def _infcode_zero(v: Any) -> bool:
+    """infcode 0, as a number or as text (the envelope module's reading, without importing it)."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, Decimal)):
+        return v == 0
+    return isinstance(v, str) and v.strip() in ("0", "-0")
+
+
 @register_message_security
 class Sm2Sm4(MessageSecurity):
     """SM2-sign + SM4-encrypt keyed by clientId (one Java deployment, reference §2.2.3).
@@ -1005,7 +1017,10 @@ class Sm2Sm4(MessageSecurity):
     under the UTF-8 bytes of clientId (16 bytes) with ``encType`` "SM4". The signed bytes and the
     encrypted bytes are the same, so a verifier checks exactly what it decrypted.
     open: the business part (``output``) is Base64-decoded and decrypted when it is text and
-    `decrypt_output` is on; ``cainfo`` is verified with the peer key when `verify_response` is on.
+    `decrypt_output` is on; ``cainfo`` is verified with the peer key when `verify_response` is on —
+    on *every* answer: one without a business part, or a refusal (infcode not 0), is signed over its
+    status (`status_text`: the whole answer but cainfo/signtype/encType, keys sorted, the business
+    part in plain), so a forged "infcode −2" cannot pass for the platform's word.
     """
 
     name = "sm2_sm4"
@@ -1040,13 +1055,25 @@ class Sm2Sm4(MessageSecurity):
         if self._signer is None:
             raise SecurityError("E-SEC-SETTING", "no private_key configured: this channel cannot sign")
         text = compact_json(payload[f]).encode("utf-8")
+        signed = self.status_text(payload) if self._status_signed(payload, f) else text
         wire = dict(payload)
-        wire["cainfo"] = base64.b64encode(self._signer.sign(text)).decode("ascii")
+        wire["cainfo"] = base64.b64encode(self._signer.sign(signed)).decode("ascii")
         wire["signtype"] = "SM2"
-        if self.encrypt_input:
+        if self.encrypt_input and payload[f] is not None:
             wire[f] = base64.b64encode(sm4_ecb_encrypt(self._key.reveal(), text)).decode("ascii")
             wire["encType"] = "SM4"
         return wire
+
+    def _status_signed(self, message: Mapping[str, Any], f: str) -> bool:
+        """An answer signed over its status rather than its business part: no business part, or not
+        a success (infcode other than 0) — so the outcome itself is covered by the signature."""
+        return f == self.response_field and (message.get(f) is None or not _infcode_zero(message.get("infcode")))
+
+    @staticmethod
+    def status_text(message: Mapping[str, Any]) -> bytes:
+        """The bytes an answer without a business part (or a refusal) is signed over: every top-level
+        field except the signature fields, keys sorted, compact JSON (the business part in plain)."""
+        return compact_json({k: message[k] for k in sorted(message) if k not in _SM2SM4_UNSIGNED}).encode("utf-8")
 
     def open(self, message: Mapping[str, Any], *, field: str | None = None) -> dict[str, Any]:
         f = field or self.response_field
@@ -1062,11 +1089,13 @@ class Sm2Sm4(MessageSecurity):
                                                      "encrypted under another clientId") from None
         elif part is not None and not isinstance(part, str):
             signed = compact_json(part).encode("utf-8")  # plain part: best effort, see docs
-        if self.verify_response and part is not None:
+        if self.verify_response:  # every answer, with or without a business part
             cainfo = out.get("cainfo")
             if not cainfo:
                 raise SecurityError("E-SEC-UNSIGNED", "the message carries no cainfo and verify_response is on")
             rs = _b64decode(cainfo, "cainfo")
+            if self._status_signed(out, f):
+                signed = self.status_text(out)
             if signed is None or not sm2_verify(self.peer_public_key, signed, rs, self.user_id):
                 raise SecurityError("E-SEC-SIGNATURE", f"cainfo does not verify over {f}: altered, or signed with "
                                                        f"another key or user_id (user_id setting: {self.user_id!r})")

@@ -302,8 +302,9 @@ class PlatformSimulator:
         return 200, self._bytes(answer), fault
 
     def _bytes(self, answer: dict) -> bytes:
-        """An answer on the wire: sealed by the platform's message security when it has one."""
-        if self.security is not None and answer.get("output") is not None:
+        """An answer on the wire: sealed by the platform's message security when it has one — every
+        answer, a refusal without output too (a verifying gateway believes no unsigned answer)."""
+        if self.security is not None:
             answer = self.security.seal(_plain(answer), field="output")
         return _bytes(answer)
 
