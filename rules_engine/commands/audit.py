@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
-
 import click
 
 from ..cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, _claim_failure, _console, _read_claims, _regions_default, main
@@ -27,11 +25,9 @@ def audit(claims: tuple[Path, ...], regions: str, fmt: str) -> None:
     inpatient / institution-level restrictions, counts per day or N days, exclusive items, 限定诊断,
     支付疗程. Every hit names its rule, the lines involved and the rule's source row."""
     from .. import jsonio
-    from ..audit import check_line_times, claim_facts, load_chain, parse_history
-    from ..audit import audit as run_audit
-    from ..model.claim import ClaimError, SettlementError, parse_claim
+    from ..audit.run import audit_claim
+    from ..model.claim import SettlementError
     from ..packs.registry import PackSet
-    from ..settle.core import select_pack
 
     root = Path(regions)
     if not root.exists():
@@ -47,75 +43,27 @@ def audit(claims: tuple[Path, ...], regions: str, fmt: str) -> None:
         for p in packs.problems.errors[:10]:
             click.echo(p.format(), err=True)
         sys.exit(EXIT_PROBLEMS)
-    items = _read_claims(claims)
-    rule_sets: dict[tuple[str, ...], Any] = {}
     results: list[dict] = []
     failed = False
-    for name, data in items:
+    for name, data in _read_claims(claims):
         if not isinstance(data, dict):
             _claim_failure(name, "E-CLAIM", "a claim must be a JSON object", [], fmt)
             failed = True
             continue
-        body = {k: v for k, v in data.items() if k != "history"}
         try:
-            # every problem of the claim and of its history at once, never the first only
-            errs = []
-            history = claim = None
-            try:
-                history = parse_history(data.get("history"))
-            except ClaimError as e:
-                errs += e.errors
-            try:
-                claim = parse_claim(body)
-            except ClaimError as e:
-                errs = e.errors + errs
-            errs += check_line_times(body)
-            if errs:
-                raise ClaimError(f"the claim has {len(errs)} problem{'s' if len(errs) != 1 else ''}: "
-                                 + "; ".join(f"{e.path}: {e.message}" for e in errs[:3])
-                                 + (" …" if len(errs) > 3 else ""), errs)
-            pack = select_pack(packs, claim.mdtrtarea_admvs, claim, "treatment")
+            r = audit_claim(packs, data)
         except SettlementError as e:
             _claim_failure(name, e.code, e.message, e.errors, fmt)
             failed = True
             continue
-        if pack.chain not in rule_sets:
-            dirs = [packs.raws[k].dir for k in pack.chain]
-            rules, problems = load_chain(dirs, packs._base, named=dict(pack.conditions),
-                                         known_sources={p.id for p in pack.provenance})
-            errors = [p for p in problems if p.severity == "error"]
-            for p in problems:
-                if p.severity == "warning":
-                    click.echo(p.format(with_source=False), err=True)
-            if errors:
-                click.echo(f"the audit rules of {' → '.join(pack.chain)} have {len(errors)} error(s):", err=True)
-                for p in errors[:20]:
-                    click.echo(p.format(), err=True)
-                sys.exit(EXIT_PROBLEMS)
-            rule_sets[pack.chain] = rules
-        rules = rule_sets[pack.chain]
-        hits = run_audit(rules, claim, claim_facts(claim), history)
-        results.append({"claim": name, "pack": pack.label, "chain": list(pack.chain), "rules": len(rules),
-                        "verdict": _verdict(hits), "hits": [h.to_dict(history) for h in hits],
-                        "_lines": {ln.feedetl_sn: ln for ln in claim.lines}})
+        results.append({"claim": name, **r})
     if fmt == "json":
-        click.echo(jsonio.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in results]))
+        click.echo(jsonio.dumps(results))
     else:
         con = _console()
         for r in results:
             _print(con, r)
     sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)
-
-
-def _verdict(hits: list) -> str:
-    actions = {h.action for h in hits}
-    if "reject_claim" in actions:
-        return "claim refused"
-    if "reject_line" in actions:
-        return "lines refused"
-    if actions:
-        return "warnings"
-    return "clean"
 
 
 def _print(con, r: dict) -> None:

@@ -172,26 +172,12 @@ def convert() -> None:
 
 
 def _resolve_systems(coding, from_: str, to: str, family: str, sample: list[str]) -> tuple[str, str]:
-    fam = None if family == "auto" else family
-    for name in (from_, to):
-        if fam is None and ":" in name:
-            fam = name.partition(":")[0]
-    if fam is None:  # an edition only one family has decides it
-        for name in (from_, to):
-            sid = coding.system_id(name)
-            if sid:
-                fam = sid.partition(":")[0]
-                break
-    if fam is None and sample:
-        fam = C.guess_family(sample[0])
-    known = ", ".join(sorted(coding.systems)) or "none"
-    out = []
-    for opt, name in (("--from", from_), ("--to", to)):
-        sid = coding.system_id(name, fam)
-        if sid is None:
-            _fail(f"error: {opt} '{name}' is not a code system of the pack (systems: {known})", EXIT_USAGE)
-        out.append(sid)
-    return out[0], out[1]
+    from ..coding.systems import UnknownSystem, resolve_systems
+    try:
+        return resolve_systems(coding, from_, to, family, sample)
+    except UnknownSystem as e:
+        _fail(f"error: --{e.which} {e}", EXIT_USAGE)
+        raise  # unreachable
 
 
 @convert.command("icd")

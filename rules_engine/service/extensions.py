@@ -1,4 +1,4 @@
-"""Where further endpoints plug in — POST /v1/audit and POST /v1/convert/icd are next.
+"""Where further endpoints plug in (POST /v1/audit and POST /v1/convert/icd are the first: service/audit_icd.py).
 
 An extension is a function `install(app: FastAPI, ctx: ServiceContext) -> None`, named as
 "module:function". The service installs those in `DEFAULT` and those given with
@@ -30,6 +30,7 @@ Then regenerate the checked-in OpenAPI document: `rules-engine openapi -o schema
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,8 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .app import ServiceContext
 
-#: Extensions always installed, as "module:function". The lead adds audit and ICD conversion here.
-DEFAULT: tuple[str, ...] = ()
+#: Extensions always installed, as "module:function": the audit and the ICD conversion.
+DEFAULT: tuple[str, ...] = ("rules_engine.service.audit_icd:install",)
+#: Installed when its settings file is named in the environment (docs/member.md): the member routes.
+WHEN_CONFIGURED: dict[str, str] = {"RULES_ENGINE_MEMBER_CONFIG": "rules_engine.member.http:install"}
 
 
 class ExtensionError(RuntimeError):
@@ -47,7 +50,8 @@ class ExtensionError(RuntimeError):
 
 def install(app: "FastAPI", ctx: "ServiceContext", names: Iterable[str] = ()) -> list[str]:
     done = []
-    for name in dict.fromkeys([*DEFAULT, *names]):
+    configured = [ext for var, ext in WHEN_CONFIGURED.items() if os.environ.get(var)]
+    for name in dict.fromkeys([*DEFAULT, *configured, *names]):
         module, _, func = name.partition(":")
         if not module or not func:
             raise ExtensionError(f"extension '{name}': write it as module:function")
