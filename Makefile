@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean venv serve
+.PHONY: demo test bench clean venv serve member-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py
 	$(BIN)/python tools/demo_gateway.py
+	$(BIN)/python tools/member_demo.py
+
+member-demo: $(STAMP)
+	$(BIN)/python tools/member_demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
