@@ -378,3 +378,42 @@ def test_service_log_has_no_personal_fields_and_no_keys(service, client):
     assert "rid=" in log
     for secret in ("110101197703037777", "王五六", "13800138000", service.keys["settle"], service.keys["admin"]):
         assert secret not in log
+
+
+# ------------------------------------------------------------------ audit, ICD conversion
+
+AUDIT_EXAMPLE = ROOT / "examples" / "claims" / "national-catalogue-audit.json"
+
+
+def test_audit_over_http_names_the_real_liangku_hits(service, client):
+    r = client.post("/v1/audit", content=AUDIT_EXAMPLE.read_bytes(),
+                    headers={**auth(service.keys["settle"]), "content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["verdict"] == "lines refused" and body["pack"].startswith("130000@")
+    assert {(h["rule"], h["action"]) for h in body["hits"]} >= {("LKD-0760", "reject_line"), ("LKD-0512", "reject_line")}
+
+
+def test_audit_over_http_refusals(service, client):
+    assert_problem(client.post("/v1/audit", json=claim()), 401, "E-AUTH-MISSING")
+    assert_problem(client.post("/v1/audit", json=claim(), headers=auth(service.keys["admin"])), 403, "E-AUTH-ROLE")
+    bad = claim()
+    bad["age"] = -3
+    doc = assert_problem(client.post("/v1/audit", json=bad, headers=auth(service.keys["settle"])), 422, "E-CLAIM")
+    assert [(e["path"], e["code"]) for e in doc["errors"]] == [("age", "E-CLAIM-VALUE")]
+    assert_problem(client.post("/v1/audit", content=b"{", headers={**auth(service.keys["settle"]),
+                                                                     "content-type": "application/json"}),
+                   400, "E-CLAIM-JSON")
+
+
+def test_convert_icd_over_http(service, client):
+    body = {"codes": ["I63.200x001"], "from": "clinical-2.0", "to": "insurance-2.0", "date": "2025-06-01"}
+    r = client.post("/v1/convert/icd", json=body, headers=auth(service.keys["settle"]))
+    assert r.status_code == 200, r.text
+    [res] = r.json()["results"]
+    assert res["kind"] == "source-is-narrower" and res["targets"] == ["I63.200"]
+    assert_problem(client.post("/v1/convert/icd", json=body), 401, "E-AUTH-MISSING")
+    assert_problem(client.post("/v1/convert/icd", json=body, headers=auth(service.keys["admin"])), 403, "E-AUTH-ROLE")
+    doc = assert_problem(client.post("/v1/convert/icd", json={**body, "codes": ["I63..2"]},
+                                     headers=auth(service.keys["settle"])), 422, "E-CODE-FORM")
+    assert doc["errors"][0]["path"] == "codes[0]"
