@@ -639,6 +639,7 @@ class MemberService:
                       region=ev.rc.region, errs=errs, need_region=False) as ctx:
             c, filing = self._attach_filing(ctx, claim) if claim.get("insuplc_admdvs") != claim.get(
                 "mdtrtarea_admvs") else (dict(claim), None)
+            c = self._with_year_to_date(ctx, c)
             try:
                 s = self.engine.settle({k: v for k, v in c.items() if k not in _GATEWAY_ONLY})
             except SettlementError as e:
@@ -653,6 +654,30 @@ class MemberService:
             ctx.extra.update({"order": o.id, "order_state": o.state})
             ctx.msgids.extend(m for m in (o.upload_msgid, o.pay_msgid) if m)
             return {**self._answer(ctx, v, say.order(v)), "order": o.id, "state": o.state, "filing": filing}
+
+    def _with_year_to_date(self, ctx: Context, claim: dict) -> dict:
+        """The claim with the person's year-to-date figures (5206) when it carries none, so that our
+        figure kept beside the order is computed on what the platform will use (deductible already
+        paid, caps used). When 5206 fails the claim is settled as given: the platform's figure is
+        the one paid either way, and ours is only compared with it."""
+        if claim.get("accumulators") is not None:
+            return claim
+        from ..gateway.payloads import build_cumulative, fill_claim
+        st = self.gateway.gateway.settings(ctx.region)
+        day = str(claim.get("setl_time") or self.now().date().isoformat())[:10]
+        cum = self._call(ctx, st.infno.cumulative, build_cumulative(psn_no=ctx.psn_no, cum_ym=day[:7].replace("-", "")))
+        if not cum.ok:
+            return claim
+        try:
+            insured = self.engine.packs.select(str(claim.get("insuplc_admdvs")), day)
+        except Exception:  # the settlement below names the missing pack with its own code
+            return claim
+        amap = dict(st.person.accumulators)
+        for a in insured.accumulators:
+            amap.setdefault(a.id, a.id)
+        filled, _ = fill_claim(claim, None, cumulative=cum.model, accumulator_map=amap,
+                               retired_psn_types=st.person.retired_psn_types)
+        return filled
 
     def _order_op(self, op: str, order: Any, *, purpose: Any, caller: str, fn: Callable[[Any, str], Any]) -> dict:
         from .evoucher import order_view

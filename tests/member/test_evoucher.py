@@ -34,6 +34,9 @@ def test_pay_status_refund(bj, sandbox):
     assert p["state"] == "PAID" and "已支付" in p["summary"]
     amounts = p["output"]["amounts"]
     assert amounts["feeSumamt"] == "60.00" and set(amounts) == {"feeSumamt", "fundPay", "psnAcctPay", "ownPayAmt"}
+    # our figure, kept beside the order, is computed with the person's 5206 year-to-date figures
+    # (the deductible already paid): it is the platform's figure, not a fresh-year one
+    assert p["output"]["ours"] == amounts
     assert bj.order_status(p["order"], purpose=PURPOSE, caller=CLINIC)["state"] == "PAID"
     assert _paid_on_platform(sandbox) == 1
     r = bj.refund(p["order"], purpose=PURPOSE, caller=CLINIC)
