@@ -265,6 +265,8 @@ def summary_of(res: BlockResult) -> dict:
     return {"claims": res.block.n, "lines": res.block.m, "fallback_claims": res.fallback_claims,
             "fallback_reasons": res.fallback_reasons, "verified_claims": res.verified,
             "totals": {k: int(res.claim[k].sum()) for k in CLAIM_FIELDS_OUT},
+            "audit_rejected_lines": int(res.audit_lines.sum()) if res.audit_lines is not None else 0,
+            "audit_warnings": int(res.audit_warnings.sum()) if res.audit_warnings is not None else 0,
             "packs": sorted({p.label for p in res.packs})}
 
 
@@ -332,6 +334,8 @@ class RunSummary:
     fallback_claims: int = 0
     fallback_reasons: dict[str, int] = field(default_factory=dict)
     verified_claims: int = 0
+    audit_rejected_lines: int = 0     # fee lines an audit rule refused (全自费)
+    audit_warnings: int = 0           # W-AUDIT warnings (warn hits, AUDIT-UNDATED notes)
     totals: dict[str, int] = field(default_factory=dict)
     packs: list[str] = field(default_factory=list)
     scheduler: str = "in-process"
@@ -434,6 +438,8 @@ def run_batch(inp: ClaimsInput, ctx: PackContext, out: Path, opts: Options, *,
             summary.lines += s["lines"]
             summary.fallback_claims += s["fallback_claims"]
             summary.verified_claims += s["verified_claims"]
+            summary.audit_rejected_lines += s.get("audit_rejected_lines", 0)
+            summary.audit_warnings += s.get("audit_warnings", 0)
             for k, v in s["fallback_reasons"].items():
                 summary.fallback_reasons[k] = summary.fallback_reasons.get(k, 0) + v
             for k, v in s["totals"].items():

@@ -794,6 +794,10 @@ class Block:
     prd_present: np.ndarray
     line_text: dict[str, Any]
     problems: list[InputProblem] = field(default_factory=list)
+    # fee_ocur_time as the audit places it (audit/lines.py parse_time): the day's proleptic ordinal
+    # and seconds (day × 86400 + clock time), -1 where the line has none / no clock time
+    fee_day: np.ndarray | None = None
+    fee_t: np.ndarray | None = None
 
     def claim_where(self) -> _Where:
         return _Where(self.claims_name, self.row, self.partition, self.mdtrt_id)
@@ -1064,6 +1068,8 @@ def build_block(claims: pa.Table, lines: pa.Table, *, partition: int | None = No
     line_text = {c: lines.column(c) if ident else lines.column(c).take(pa.array(lorder)) for c in lines.column_names
                  if c in LINE_SPECS and LINE_SPECS[c].kind == "text"}
     prd = np.full(m, np.nan) if not days.present.any() else np.where(days.present, days.values / 10_000, np.nan)
+    fee_day, fee_t = fee_times(line_text.get("fee_ocur_time"), m, lw2, errs)
+    errs.raise_if_any()
     return Block(
         n=n, partition=partition, claims_name=claims_name, lines_name=lines_name, row=rows[order], person=person,
         person_start=person_start, mdtrt_id=ordc(ids), psn_no=ordc(psn), setl_time=ordc(setl_cat),
@@ -1075,7 +1081,110 @@ def build_block(claims: pa.Table, lines: pa.Table, *, partition: int | None = No
         feedetl_sn=sn.take(lorder), med_list_codg=code.take(lorder), medins_list_codg=local.take(lorder),
         hosp_appr_flag=appr.take(lorder), cnt=cnt.values[lorder], pric=pric.values[lorder],
         amount=amt.values[lorder], prd_days=prd[lorder],
-        prd_present=days.present[lorder], line_text=line_text)
+        prd_present=days.present[lorder], line_text=line_text, fee_day=fee_day, fee_t=fee_t)
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def ordinals(yyyymmdd: np.ndarray) -> np.ndarray:
+    """int YYYYMMDD (valid dates) → proleptic ordinals, as `date.toordinal()` gives them."""
+    v = np.asarray(yyyymmdd, dtype=np.int64)
+    months = (v // 10000 - 1970) * 12 + (v // 100 % 100 - 1)
+    days = months.astype("datetime64[M]").astype("datetime64[D]") + (v % 100 - 1)
+    return days.astype(np.int64) + _EPOCH_ORDINAL
+
+
+def fee_times(arr, m: int, where: "_Where", errs: _Collector) -> tuple[np.ndarray, np.ndarray]:
+    """`fee_ocur_time` placed in time exactly as the audit does (`audit.lines.parse_time` on the
+    text the per-claim path receives): (day ordinal, seconds), -1 where absent. A value that is not a
+    time is an input error here, as `parse_claim` refuses it — never a line silently left undated.
+
+    The interface's own shapes (`yyyy-MM-dd`, `yyyy-MM-dd HH:mm:ss`, ASCII digits) are read from the
+    bytes of the distinct values; any other text goes through `parse_time` itself, once per value."""
+    day = np.full(m, -1, dtype=np.int64)
+    secs = np.full(m, -1, dtype=np.int64)
+    if arr is None or m == 0 or arr.null_count == len(arr):
+        return day, secs
+    from ..audit.lines import parse_time
+    t = arr.type
+    vt = t.value_type if pa.types.is_dictionary(t) else t
+    if pa.types.is_string(vt) or pa.types.is_large_string(vt):
+        cat = to_cat(arr, strip=False)
+        d = cat.dictionary
+        k = len(d)
+        dd = np.full(k + 1, -1, dtype=np.int64)
+        ts = np.full(k + 1, -1, dtype=np.int64)
+        fast = np.zeros(k, dtype=bool)
+        if k and not d.null_count:
+            fast, ymd, clock = _fast_times(d)
+            if fast.any():
+                dd[:k][fast] = ordinals(ymd[fast])
+                ts[:k] = np.where(fast & (clock >= 0), dd[:k] * 86400 + clock, -1)
+        texts = None
+        for i in np.flatnonzero(~fast):
+            if texts is None:
+                texts = d.to_pylist()
+            a, b = parse_time(texts[i])
+            dd[i] = -2 if a is None else a      # -2: present but not a time
+            ts[i] = -1 if b is None else b
+        codes = cat.codes
+    else:  # a timestamp / date column: the per-claim path receives str() of the value (claim_dicts)
+        enc = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+        vals = enc.dictionary.to_pylist()
+        k = len(vals)
+        dd = np.full(k + 1, -1, dtype=np.int64)
+        ts = np.full(k + 1, -1, dtype=np.int64)
+        for i, v in enumerate(vals):
+            a, b = parse_time(v if isinstance(v, str) else str(v))
+            dd[i] = -2 if a is None else a
+            ts[i] = -1 if b is None else b
+        codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    day = dd[codes]
+    secs = ts[codes]
+    bad = np.flatnonzero(day == -2)
+    if len(bad):
+        for j in bad[:3]:
+            v = arr[int(j)].as_py()
+            errs.add(where.problem(int(j), "fee_ocur_time", "E-BATCH-VALUE",
+                                   f"'fee_ocur_time' '{v}' is not a time yyyy-MM-dd[ HH:mm:ss]"))
+        errs.more += max(0, len(bad) - 3)
+        day[bad] = -1
+    return day, secs
+
+
+def _fast_times(d: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ok, YYYYMMDD, seconds of the day or -1) of 'yyyy-MM-dd' / 'yyyy-MM-dd HH:mm:ss' in ASCII
+    digits — exactly the values `parse_time` reads the same way; anything else is not ok here."""
+    n = len(d)
+    ok = np.zeros(n, dtype=bool)
+    ymd = np.zeros(n, dtype=np.int64)
+    clock = np.full(n, -1, dtype=np.int64)
+    offs = np.frombuffer(d.buffers()[1], dtype=np.int32)[d.offset:d.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(d.buffers()[2], dtype=np.uint8) if d.buffers()[2] is not None else np.zeros(0, np.uint8)
+    lens = np.diff(offs)
+    for L in (10, 19):
+        idx = np.flatnonzero(lens == L)
+        if not len(idx):
+            continue
+        mat = data[offs[idx][:, None] + np.arange(L)].astype(np.int64) - 48
+        dig = [0, 1, 2, 3, 5, 6, 8, 9] + ([11, 12, 14, 15, 17, 18] if L == 19 else [])
+        good = ((mat[:, dig] >= 0) & (mat[:, dig] <= 9)).all(axis=1)
+        good &= (mat[:, 4] == ord("-") - 48) & (mat[:, 7] == ord("-") - 48)
+        y = mat[:, 0] * 1000 + mat[:, 1] * 100 + mat[:, 2] * 10 + mat[:, 3]
+        mo = mat[:, 5] * 10 + mat[:, 6]
+        dy = mat[:, 8] * 10 + mat[:, 9]
+        leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+        dim = _DIM[np.clip(mo, 0, 12)] + ((mo == 2) & leap)
+        good &= (mo >= 1) & (mo <= 12) & (dy >= 1) & (dy <= dim) & (y >= 1)
+        if L == 19:
+            hh, mi, ss = mat[:, 11] * 10 + mat[:, 12], mat[:, 14] * 10 + mat[:, 15], mat[:, 17] * 10 + mat[:, 18]
+            good &= (mat[:, 10] == ord(" ") - 48) & (mat[:, 13] == ord(":") - 48) & (mat[:, 16] == ord(":") - 48)
+            good &= (hh < 24) & (mi < 60) & (ss < 60)
+            clock[idx] = np.where(good, hh * 3600 + mi * 60 + ss, -1)
+        ok[idx] = good
+        ymd[idx] = np.where(good, y * 10000 + mo * 100 + dy, 0)
+    return ok, ymd, clock
 
 
 def _runs_join(line_ids, claim_ids, n: int) -> np.ndarray | None:
@@ -1475,4 +1584,6 @@ def subset_block(b: Block, idx: np.ndarray) -> Block:
         feedetl_sn=b.feedetl_sn.take(lidx), med_list_codg=b.med_list_codg.take(lidx),
         medins_list_codg=b.medins_list_codg.take(lidx), hosp_appr_flag=b.hosp_appr_flag.take(lidx),
         cnt=b.cnt[lidx], pric=b.pric[lidx], amount=b.amount[lidx], prd_days=b.prd_days[lidx],
-        prd_present=b.prd_present[lidx], line_text={k: v.take(pa.array(lidx)) for k, v in b.line_text.items()})
+        prd_present=b.prd_present[lidx], line_text={k: v.take(pa.array(lidx)) for k, v in b.line_text.items()},
+        fee_day=b.fee_day[lidx] if b.fee_day is not None else None,
+        fee_t=b.fee_t[lidx] if b.fee_t is not None else None)

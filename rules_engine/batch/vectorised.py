@@ -446,6 +446,9 @@ class BlockResult:
     count_accumulators: set[str] = field(default_factory=set)
     fallback_reasons: dict[str, int] = field(default_factory=dict)
     verified: int = 0
+    audit_lines: np.ndarray | None = None      # per claim: lines an audit rule refused (全自费)
+    audit_warnings: np.ndarray | None = None   # per claim: W-AUDIT warnings the per-claim path gives
+    audit_rules: dict[int, list[str]] | None = None  # (want_lines) refused line → the rules refusing it
 
     @property
     def fallback_claims(self) -> int:
@@ -468,6 +471,9 @@ class BlockResult:
                 cols["pool_prop_selfpay"] = decimal_array(self.pool_prop, 6, precision=10)
         cols["balc"] = decimal_array(self.balc, 2, self.balc_present, precision=16)
         cols["review_lines"] = pa.array(self.review_lines.astype(np.int32))
+        z = np.zeros(b.n, dtype=np.int32)
+        cols["audit_rejected_lines"] = pa.array(self.audit_lines.astype(np.int32) if self.audit_lines is not None else z)
+        cols["audit_warnings"] = pa.array(self.audit_warnings.astype(np.int32) if self.audit_warnings is not None else z)
         labels = np.array([p.label for p in self.packs], dtype=object)
         cols["insured_pack"] = pa.array(labels[self.insured] if len(labels) else [], pa.string())
         cols["treatment_pack"] = pa.array(labels[self.treatment] if len(labels) else [], pa.string())
@@ -517,7 +523,16 @@ class BlockResult:
             "chrgitm_lv": pa.array(LV[ln["cat"]], pa.string()),
             "lmt_used_flag": pa.array(np.where(ln["restricted"], "1", "0").astype(object), pa.string()),
             "review_flag": pa.array(np.where(ln["review"], "1", "0").astype(object), pa.string()),
+            "audit_rejected": pa.array(np.where(ln["audit"], "1", "0").astype(object), pa.string()),
+            "audit_rules": pa.array(self._audit_rule_texts(), pa.string()),
         })
+
+    def _audit_rule_texts(self) -> np.ndarray:
+        """Per line: the ids of the audit rules that refused it ('A;B', rule order), else null."""
+        out = np.full(self.block.m, None, dtype=object)
+        for j, ids in (self.audit_rules or {}).items():
+            out[j] = ";".join(ids)
+        return out
 
 
 # ------------------------------------------------------------------ the partition
@@ -609,37 +624,10 @@ def settle_block(b: Block, ctx: PackContext, *, want_lines: bool = False, want_a
         flag("forced", np.ones(n, dtype=bool))
 
     # ------------------------------------------------------------ lines
-    lines = _price_lines(b, packs, vps, ins, trt, lookup_date, claim_cols, flag)
-    if m:
-        # The treatment place's audit rules (智能审核) can refuse a line; the vectorised path does not
-        # run them yet, so a person with a line some rule names is settled per claim — the two paths
-        # keep giving the same numbers (and the per-claim path names every hit).
-        from ..audit.evaluate import index_of
-        t_line = trt[lc]
-        audited = np.zeros(m, dtype=bool)
-        for tp in np.unique(t_line):
-            rules = packs[tp].audit
-            if rules is None:
-                continue
-            idx = index_of(rules)
-            sel = np.flatnonzero(t_line == tp)
-            codes = b.med_list_codg.codes[sel]
-            named = np.zeros(b.med_list_codg.n_cats(), dtype=bool)
-            cats = b.med_list_codg.cats
-            for cc in np.unique(codes[codes >= 0]):
-                named[cc] = bool(idx.lookup(cats[cc]))
-            audited[sel] = (codes >= 0) & named[np.maximum(codes, 0)]
-        flag("audit rules name a line (audited per claim)", np.bincount(lc[audited], minlength=n) > 0)
-    starts = b.line_start[:-1]
-    medfee = np.add.reduceat(b.amount, starts) if m else np.zeros(n, np.int64)
-    fulamt = np.add.reduceat(lines["fulamt"], starts) if m else np.zeros(n, np.int64)
-    overlmt = np.add.reduceat(lines["over"], starts) if m else np.zeros(n, np.int64)
-    pre = np.add.reduceat(lines["pre"], starts) if m else np.zeros(n, np.int64)
-    inscp = np.add.reduceat(lines["inscp"], starts) if m else np.zeros(n, np.int64)
-    review_lines = np.add.reduceat(lines["review"].astype(np.int64), starts) if m else np.zeros(n, np.int64)
-    flag("amount beyond the exact int64 range", medfee >= GUARD_CLAIM_FEN)
+    lines, line_cols = _price_lines(b, packs, vps, ins, trt, lookup_date, claim_cols, flag)
 
-    # admission_seq: 1 + earlier claims of the run counted by the pack's counter
+    # admission_seq: 1 + earlier claims of the run counted by the pack's counter (a claim fact the
+    # audit's conditions may read, as the layers' do)
     adm_seq = np.zeros(n, dtype=np.int64)
     has_counter = np.zeros(n, dtype=bool)
     w = np.zeros(n, dtype=np.int64)
@@ -655,6 +643,32 @@ def settle_block(b: Block, ctx: PackContext, *, want_lines: bool = False, want_a
         excl = c - w
         adm_seq = excl - excl[rs][run_id] + 1
     claim_cols["admission_seq"] = NumCol(adm_seq, has_counter)
+
+    # ------------------------------------------------------------ smart audit (智能审核), treatment place's rules
+    # decided for every claim at once (vaudit.py); a rejected line becomes 全自费 before the sums,
+    # as settle.core.apply_audit does
+    from .vaudit import audit_block
+    au = audit_block(b, packs, trt, claim_cols, line_cols)
+    flag("audit: a reject_claim rule refuses the claim", au.refused)
+    flag("audit: the claim brings a history", au.history)
+    flag("amount beyond the exact int64 range", au.too_big)
+    rj = au.rejected
+    if rj.any():
+        lines["fulamt"][rj] = b.amount[rj]
+        lines["over"][rj] = 0
+        lines["pre"][rj] = 0
+        lines["inscp"][rj] = 0
+        lines["ratio"][rj] = PPM
+    lines["audit"] = rj
+    starts = b.line_start[:-1]
+    medfee = np.add.reduceat(b.amount, starts) if m else np.zeros(n, np.int64)
+    fulamt = np.add.reduceat(lines["fulamt"], starts) if m else np.zeros(n, np.int64)
+    overlmt = np.add.reduceat(lines["over"], starts) if m else np.zeros(n, np.int64)
+    pre = np.add.reduceat(lines["pre"], starts) if m else np.zeros(n, np.int64)
+    inscp = np.add.reduceat(lines["inscp"], starts) if m else np.zeros(n, np.int64)
+    review_lines = np.add.reduceat(lines["review"].astype(np.int64), starts) if m else np.zeros(n, np.int64)
+    audit_lines = np.add.reduceat(rj.astype(np.int64), starts) if m else np.zeros(n, np.int64)
+    flag("amount beyond the exact int64 range", medfee >= GUARD_CLAIM_FEN)
 
     # ------------------------------------------------------------ static layer plans per insured pack
     statics: dict[int, _Static] = {}
@@ -723,7 +737,9 @@ def settle_block(b: Block, ctx: PackContext, *, want_lines: bool = False, want_a
     res = BlockResult(block=b, packs=packs, claim=out, balc=balc_out, balc_present=balc_out_p, pool_prop=pool,
                       review_lines=review_lines, insured=ins, treatment=trt, path=fb.astype(np.int8), detail=detail,
                       lines=lines if want_lines else None, accumulators=acc_after,
-                      count_accumulators={a for vp in vps for a in vp.count_accs})
+                      count_accumulators={a for vp in vps for a in vp.count_accs},
+                      audit_lines=audit_lines, audit_warnings=au.warnings,
+                      audit_rules=au.reject_rules() if want_lines else None)
     res.fallback_reasons = {k: int((v & fb).sum()) for k, v in reasons.items()}
     if fb.any():
         _fallback(res, ctx, np.flatnonzero(fb_person), want_lines, want_accumulators)
@@ -829,7 +845,7 @@ class _LazyCols(dict):
 
 
 def _price_lines(b: Block, packs: list[CompiledPack], vps: list[VPack], ins: np.ndarray, trt: np.ndarray,
-                 lookup_date: np.ndarray, claim_cols: dict, flag) -> dict[str, np.ndarray]:
+                 lookup_date: np.ndarray, claim_cols: dict, flag) -> tuple[dict[str, np.ndarray], dict]:
     m = b.m
     lc = b.line_claim
     selfpay_from_insured = np.array([p.settings.selfpay_prop_from == "insured" for p in packs], dtype=bool)
@@ -1019,7 +1035,7 @@ def _price_lines(b: Block, packs: list[CompiledPack], vps: list[VPack], ins: np.
             else:
                 over[L], pre[L], inscp[L], ratio[L] = o, pp, a - o - pp, r
     return {"fulamt": fulamt, "over": over, "pre": pre, "inscp": inscp, "cat": cat, "ratio": ratio,
-            "ceiling": ceiling, "restricted": restricted, "review": review}
+            "ceiling": ceiling, "restricted": restricted, "review": review}, line_cols
 
 
 # ------------------------------------------------------------------ claims: static part of the layer chain
@@ -1409,6 +1425,11 @@ def _fill(res: BlockResult, i: int, s: Settlement, want_lines: bool, want_acc: b
     res.balc_present[i] = s.balc is not None
     res.pool_prop[i] = s.pool_prop
     res.review_lines[i] = sum(1 for w in s.warnings if w.code == "W-LINE-REVIEW")
+    refused = _audit_refused(s)
+    if res.audit_lines is not None:
+        res.audit_lines[i] = len(refused)
+    if res.audit_warnings is not None:
+        res.audit_warnings[i] = sum(1 for w in s.warnings if w.code == "W-AUDIT")
     packs = res.packs
     for role, p in (("insured", s.insured), ("treatment", s.treatment)):
         k = next((j for j, q in enumerate(packs) if q is p), None)
@@ -1439,6 +1460,11 @@ def _fill(res: BlockResult, i: int, s: Settlement, want_lines: bool, want_acc: b
             ln["ceiling"][j] = lr.ceiling if lr.ceiling is not None else -1
             ln["restricted"][j] = lr.restricted
             ln["review"][j] = lr.review
+            ln["audit"][j] = lr.line.feedetl_sn in refused
+            if res.audit_rules is not None:
+                res.audit_rules.pop(j, None)
+                if lr.line.feedetl_sn in refused:
+                    res.audit_rules[j] = refused[lr.line.feedetl_sn]
     if want_acc and res.accumulators is not None:
         for k, v in s.accumulators_after.items():
             if k not in res.accumulators:
@@ -1446,6 +1472,21 @@ def _fill(res: BlockResult, i: int, s: Settlement, want_lines: bool, want_acc: b
             res.accumulators[k][0][i] = v
             res.accumulators[k][1][i] = True
         res.count_accumulators |= set(s.count_accumulators)
+
+
+def _audit_refused(s: Settlement) -> dict[str, list[str]]:
+    """feedetl_sn → ids of the audit rules that refused the line (rule order), from a per-claim settlement."""
+    from ..settle.lines import AUDIT_REJECTED
+    out: dict[str, list[str]] = {}
+    for lr in s.lines:
+        ids = {r.arg.rule_id for r in lr.reasons if r.code == AUDIT_REJECTED}
+        if ids:
+            out[lr.line.feedetl_sn] = sorted(ids)
+    if out and s.treatment.audit is not None:
+        from ..audit.evaluate import index_of
+        pos = index_of(s.treatment.audit).pos
+        out = {k: sorted(v, key=lambda x: pos.get(x, 1 << 30)) for k, v in out.items()}
+    return out
 
 
 def _fallback(res: BlockResult, ctx: PackContext, persons: np.ndarray, want_lines: bool, want_acc: bool) -> None:
@@ -1477,6 +1518,12 @@ def _verify(res: BlockResult, ctx: PackContext, k: int, want_acc: bool) -> int:
                     diffs.append((f, int(res.claim[f][i]), ref))
             if int(res.pool_prop[i]) != s.pool_prop:
                 diffs.append(("pool_prop_selfpay", int(res.pool_prop[i]), s.pool_prop))
+            if res.audit_lines is not None and int(res.audit_lines[i]) != len(_audit_refused(s)):
+                diffs.append(("audit_rejected_lines", int(res.audit_lines[i]), len(_audit_refused(s))))
+            if res.audit_warnings is not None:
+                want_w = sum(1 for w in s.warnings if w.code == "W-AUDIT")
+                if int(res.audit_warnings[i]) != want_w:
+                    diffs.append(("audit_warnings", int(res.audit_warnings[i]), want_w))
             if bool(res.balc_present[i]) != (s.balc is not None) or (s.balc is not None and res.balc[i] != s.balc):
                 diffs.append(("balc", int(res.balc[i]) if res.balc_present[i] else None, s.balc))
             mine = sorted(res.detail.of_claim(det, i))

@@ -8,6 +8,13 @@ ceilings, own self-pay ratios, validity windows, prefix entries, and the three s
 span two years and two versions of the insured pack (sometimes switching mid-year), three
 treatment places (home, a district without a pack, another province), and a few claims that the
 batch path hands to the per-claim path.
+
+The treatment places' packs carry random smart-audit rules (audit/rules.yaml) of every kind —
+conditions on claim and line facts, 限定诊断, counts per day / N days / claim / admission,
+duplicate charges by day / hours / claim / admission, exclusive groups, courses by span or
+prd_days with and without gaps — with every action, and the claims trip them: a few codes per
+claim (so they repeat), lines with and without `fee_ocur_time` (a date, a clock time) over
+one-day and multi-day visits, prd_days present or not.
 """
 from __future__ import annotations
 
@@ -302,8 +309,21 @@ def world(draw):
         packs[f"{region}/{ver}"] = {
             "pack.yaml": meta, "policy.yaml": pol, "restrictions.yaml": {"restrictions": restrictions},
             "catalogue/items.yaml": {"kind": meta["catalogues"][0]["kind"], "entries": entries}}
+        aud = draw(audit_doc(region != INSURED))
+        if aud is not None:
+            packs[f"{region}/{ver}"]["audit/rules.yaml"] = aud
     claims = draw(population())
     return packs, claims
+
+
+def _date(y: int, m: int, d: int):
+    import datetime as dt
+    return dt.date(y, m, d)
+
+
+def _td(days: int):
+    import datetime as dt
+    return dt.timedelta(days=days)
 
 
 def _day_before(d: str) -> str:
@@ -351,12 +371,18 @@ def one_claim(draw, psn: str | None, mid: str, employee: bool):
         c["diseinfo"] = [{"diag_code": x} for x in draw(st.lists(st.sampled_from(ICD), min_size=1, max_size=2))]
     if med in ("21", "24") and draw(st.booleans()):
         c["begntime"] = f"{year - draw(st.integers(0, 1))}-{draw(st.integers(1, 12)):02d}-{draw(st.integers(1, 28)):02d}"
+    elif draw(st.integers(0, 3)) == 0:   # a visit of a few days (or one, begntime on the settlement date)
+        start = max(_date(year, month, day) - _td(draw(st.integers(0, 4))), _date(year, 1, 1))
+        c["begntime"] = start.isoformat() + (" 08:00:00" if draw(st.booleans()) else "")
     rare = draw(st.integers(0, 39))  # 0 and the bounds are drawn often: the rare cases use 17 and 23
     if rare == 17:
         c["icd_edition"] = "clinical-2.0"
+    palette = draw(st.lists(st.sampled_from(CODES + ["PX12", "PX7", "PX13", "NOPE"]), min_size=1, max_size=4,
+                            unique=True))   # few codes a claim: audit rules see them repeat
+    timed = draw(st.sampled_from(["none", "some", "all"]))
     lines = []
-    for j in range(draw(st.integers(1, 5))):
-        code = draw(st.sampled_from(CODES + ["PX12", "PX7", "NOPE"]))
+    for j in range(draw(st.integers(1, 7))):
+        code = draw(st.sampled_from(palette))
         if draw(st.integers(0, 39)) == 17:
             code = None
         cnt = Decimal(draw(st.integers(0, 80))) / 4
@@ -369,13 +395,83 @@ def one_claim(draw, psn: str | None, mid: str, employee: bool):
             ln["medins_list_codg"] = "LOCAL1"  # a local code only: the per-claim path prices it
         if draw(st.booleans()):
             ln["hosp_appr_flag"] = draw(st.sampled_from(["0", "1"]))
-        if draw(st.integers(0, 3)) == 0:
-            ln["prd_days"] = draw(st.integers(1, 30))
+        if draw(st.booleans()):
+            ln["prd_days"] = draw(st.sampled_from([1, 2, 3, 7, 30, Decimal("2.5"), Decimal("0.0001")]))
+        if timed == "all" or (timed == "some" and draw(st.booleans())):
+            d = _date(year, month, day) - _td(draw(st.integers(0, 5)))
+            ln["fee_ocur_time"] = d.isoformat() + (
+                f" {draw(st.sampled_from([0, 1, 8, 13, 23])):02d}:{draw(st.sampled_from([0, 30, 59])):02d}:00"
+                if draw(st.booleans()) else "")
         lines.append(ln)
+    if rare == 29 and draw(st.integers(0, 3)) == 0:   # refused by both paths (a located input error here)
+        lines[0]["fee_ocur_time"] = draw(st.sampled_from(["2023-02-30", "yesterday", "2023-01-01 25:00:00"]))
     c["feedetail"] = lines
     if rare == 23:
         c["accumulators"] = {"L0_dedc": Decimal("100.00")}
     return c
+
+
+AUDIT_ITEMS = CODES + ["PX12", "PX7", "prefix:PX", "prefix:PX1", "prefix:C", "prefix:C1"]
+AUDIT_NAMED = {"inpatient": {"med_type": ["21", "24"]}, "outpatient": {"med_type": ["11", "13"]},
+               "employee": {"insutype": "310"}, "resident": {"insutype": "390"},
+               "retired": {"insutype_retr_flag": "1"}, "in_service": {"not": {"insutype_retr_flag": "1"}}}
+
+
+@st.composite
+def audit_rule(draw, i: int) -> dict:
+    """One audit rule of any kind and action, on the codes the claims use."""
+    kind = draw(st.sampled_from(["item_condition", "diagnosis_required", "quantity_limit", "duplicate_charge",
+                                 "exclusive", "course_limit"]))
+    if kind == "exclusive":   # a big group of separate items: two of them often meet in a claim
+        items = draw(st.lists(st.sampled_from(CODES + ["PX12", "PX7", "prefix:PX1"]), min_size=3, max_size=8,
+                              unique=True))
+    else:
+        items = draw(st.lists(st.sampled_from(AUDIT_ITEMS), min_size=1, max_size=4, unique=True))
+    # reject_claim refuses the whole population's comparison (the per-claim path raises): drawn rarely
+    action = draw(st.sampled_from(["warn"] * 6 + ["reject_line"] * 13 + ["reject_claim"]))
+    r: dict = {"id": f"A{i}", "kind": kind, "items": items, "action": action}
+    if kind == "item_condition":
+        c = draw(st.sampled_from(["claim", "line", "both"]))
+        if c == "claim":
+            r["when"] = draw(claim_condition(True))
+        elif c == "line":
+            r["when"] = draw(line_condition())
+        else:
+            r["when"] = {"any": [draw(claim_condition(True)), draw(line_condition())]}
+    elif kind == "diagnosis_required":
+        r["icd"] = draw(st.lists(st.sampled_from(["J18", "J09-J11", "I10", "C00-C97", "E11.900"]), min_size=1,
+                                 max_size=2, unique=True))
+    elif kind == "quantity_limit":
+        r["per"] = draw(st.sampled_from(["day", "days", "claim", "admission"]))
+        r["max"] = draw(st.sampled_from([0.25, 1, 2, 3, 5.5, 12]))
+        if r["per"] == "days":
+            r["days"] = draw(st.integers(2, 9))
+    elif kind == "duplicate_charge":
+        r["main"] = draw(st.lists(st.sampled_from(AUDIT_ITEMS), min_size=1, max_size=3, unique=True))
+        r["within"] = draw(st.sampled_from(["day", "hours", "claim", "admission"]))
+        if r["within"] == "hours":
+            r["hours"] = draw(st.integers(1, 30))
+    elif kind == "exclusive":
+        r["within"] = draw(st.sampled_from(["day", "claim", "admission"]))
+    else:   # short courses (1 day often): the claims' few days and prd_days run past them
+        r["days"] = draw(st.sampled_from([1, 1, 2, 3, 5]))
+        r["basis"] = draw(st.sampled_from(["span", "prd_days"]))
+        r["scope"] = draw(st.sampled_from(["claim", "admission", "history"]))
+        if draw(st.booleans()):
+            r["gap_days"] = draw(st.integers(1, 5))
+    return r
+
+
+@st.composite
+def audit_doc(draw, own_conditions: bool) -> dict | None:
+    """An audit/rules.yaml (None: the pack has no audit folder). `own_conditions`: the pack's policy
+    does not define the named conditions the rules use, so the audit file does."""
+    if not draw(st.integers(0, 5)):
+        return None
+    doc: dict = {"rules": [draw(audit_rule(i)) for i in range(draw(st.integers(1, 7)))]}
+    if own_conditions:
+        doc = {"conditions": dict(AUDIT_NAMED), **doc}
+    return doc
 
 
 def write_packs(root: Path, packs: dict) -> None:
