@@ -334,7 +334,7 @@ def test_health_ready_metrics_openapi_need_no_key(service, client):
 def test_unknown_routes_and_methods_are_problems(service, client):
     assert_problem(client.get("/v1/nothing"), 404, "E-NOT-FOUND")
     assert_problem(client.get("/v1/settle", headers=auth(service.keys["settle"])), 405, "E-METHOD")
-    assert_problem(client.post("/v1/audit", json=claim(), headers=auth(service.keys["settle"])), 404, "E-NOT-FOUND")
+    assert_problem(client.post("/v1/convert/nothing", json={}, headers=auth(service.keys["settle"])), 404, "E-NOT-FOUND")
     assert client.get("/problems/E-CLAIM").json()["status"] == 422
 
 
