@@ -248,8 +248,12 @@ def _read_policy(c: _Ctx) -> None:
         adds = a.get("adds")
         layers: tuple[str, ...] = ()
         if isinstance(adds, dict):
+            if len(adds) != 1:
+                continue  # the schema reports the shape of 'adds'; nothing half-built here
             (kind, arg), = adds.items()
             layers = tuple(arg) if isinstance(arg, list) else (arg,)
+            if not all(isinstance(x, str) for x in layers):
+                continue  # e.g. "{deductible_ resident_outpatient}": a key with no layer — the schema says so
         else:
             kind = adds
         part.accumulators.append(Accumulator(id=a["id"], name=a.get("name") or a["id"], adds=str(kind), layers=layers,

@@ -5,7 +5,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rules_engine.packs.registry import PackSet
@@ -45,6 +45,12 @@ def damage(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damage())
+@example(("110000/2021.1/policy.yaml",  # found by this test in CI: an 'adds' mapping whose key ate the space
+          (ROOT / "110000/2021.1/policy.yaml").read_text(encoding="utf-8").replace(
+              "adds: {deductible_of: resident_outpatient}", "adds: {deductible_ resident_outpatient}")))
+@example(("110000/2021.1/policy.yaml",
+          (ROOT / "110000/2021.1/policy.yaml").read_text(encoding="utf-8").replace(
+              "adds: {paid_by: [resident_outpatient]}", "adds: {paid_by: [resident_outpatient], count: 1}")))
 def test_validation_never_raises(case):
     name, text = case
     with tempfile.TemporaryDirectory() as tmp:
