@@ -358,10 +358,12 @@ class PlatformSimulator:
         base["psn_cert_type"] = base["psn_cert_type"] or "01"
         if p.get("age") is not None:
             base["age"] = Decimal(p["age"])
-        insu = [{"insutype": i["insutype"], "psn_type": i.get("psn_type"), "balc": i.get("balc") or Decimal("0.00"),
-                 "psn_insu_stas": "1", "psn_insu_date": "2000-01-01", "paus_insu_date": None,
-                 "cvlserv_flag": i.get("cvlserv_flag") or "0", "insuplc_admdvs": i.get("insuplc_admdvs"),
-                 "emp_name": "模拟单位"} for i in p["insu"].values()]
+        insu = [{"insutype": i["insutype"], "psn_type": i.get("psn_type"),
+                 "balc": i.get("balc") if i.get("balc") is not None else Decimal("0.00"),
+                 "psn_insu_stas": i.get("psn_insu_stas", "1"), "psn_insu_date": i.get("psn_insu_date", "2000-01-01"),
+                 "paus_insu_date": i.get("paus_insu_date"), "cvlserv_flag": i.get("cvlserv_flag") or "0",
+                 "insuplc_admdvs": i.get("insuplc_admdvs"), "emp_name": i.get("emp_name", "模拟单位")}
+                for i in p["insu"].values()]
         return {"baseinfo": base, "insuinfo": insu, "idetinfo": []}
 
     def _t2001(self, env, inp, data, msgid, region) -> dict:

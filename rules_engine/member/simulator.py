@@ -113,22 +113,8 @@ class MemberPlatformSimulator(PlatformSimulator):
         return tok
 
     # ------------------------------------------------------------------ 1101 / 2001 / 5301
-    def _t1101(self, env, inp, data, msgid, region) -> dict:
-        key = str(data.get("mdtrt_cert_no") or data.get("certno") or "")
-        p = next((x for x in self.persons.values() if key and key in (x.get("certno"), x["psn_no"])), None)
-        if p is None:
-            raise SimError(-2, "未查询到人员参保信息")
-        base = {k: p.get(k) for k in ("psn_no", "psn_cert_type", "certno", "psn_name", "gend", "naty", "brdy")}
-        base["psn_cert_type"] = base["psn_cert_type"] or "01"
-        if p.get("age") is not None:
-            base["age"] = Decimal(p["age"])
-        insu = [{"insutype": i["insutype"], "psn_type": i.get("psn_type"),
-                 "balc": i.get("balc") if i.get("balc") is not None else Decimal("0.00"),
-                 "psn_insu_stas": i.get("psn_insu_stas", "1"), "psn_insu_date": i.get("psn_insu_date", "2000-01-01"),
-                 "paus_insu_date": i.get("paus_insu_date"), "cvlserv_flag": i.get("cvlserv_flag") or "0",
-                 "insuplc_admdvs": i.get("insuplc_admdvs"), "emp_name": i.get("emp_name", "模拟单位")}
-                for i in p["insu"].values()]
-        return {"baseinfo": base, "insuinfo": insu, "idetinfo": []}
+    # 1101 is the gateway simulator's own: it reads the status, dates and employer of each insurance
+    # row this ledger may hold.
 
     def _t2001(self, env, inp, data, msgid, region) -> dict:
         p = self._person(str(data.get("psn_no")))
