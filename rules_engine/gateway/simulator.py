@@ -349,6 +349,20 @@ class PlatformSimulator:
             raise SimError(-2, f"人员信息不存在: {psn_no}")
         return p
 
+    @staticmethod
+    def _person_fields(claim: dict, p: dict, i: dict) -> None:
+        """What the ledger knows of the person (sex, birth date or age) and of their insurance row
+        (person type, account balance), put on the claim the simulator settles."""
+        for k in ("gend", "brdy", "age"):
+            if p.get(k) is not None:
+                claim[k] = p[k]
+        if claim.get("brdy"):
+            claim.pop("age", None)
+        if i.get("psn_type"):
+            claim["psn_type"] = i["psn_type"]
+        if i.get("balc") is not None:
+            claim["balc"] = i["balc"]
+
     def _t1101(self, env, inp, data, msgid, region) -> dict:
         key = str(data.get("mdtrt_cert_no") or data.get("certno") or "")
         p = next((x for x in self.persons.values() if key and key in (x.get("certno"), x["psn_no"])), None)
@@ -434,15 +448,7 @@ class PlatformSimulator:
             "acct_used_flag": str((data or {}).get("acct_used_flag") or "0"),
             "feedetail": [self._claim_line(ln) for ln in lines],
         }
-        for k in ("gend", "brdy", "age"):
-            if p.get(k) is not None:
-                claim[k] = p[k]
-        if claim.get("brdy"):
-            claim.pop("age", None)
-        if i.get("psn_type"):
-            claim["psn_type"] = i["psn_type"]
-        if i.get("balc") is not None:
-            claim["balc"] = i["balc"]
+        self._person_fields(claim, p, i)
         for k in ("begntime", "endtime", "diseinfo", "dise_codg", "filing_type", "filing", "community_flag",
                   "icd_edition"):
             if v.get(k) is not None:

@@ -311,15 +311,7 @@ class MemberPlatformSimulator(PlatformSimulator):
             "feedetail": [{"feedetl_sn": str(x.get("feedetlSn")), "med_list_codg": x.get("medListCodg"),
                            "cnt": x.get("cnt"), "pric": x.get("pric"), "det_item_fee_sumamt": x.get("detItemFeeSumamt")}
                           for x in lines]}
-        for k in ("gend", "brdy", "age"):
-            if p.get(k) is not None:
-                claim[k] = p[k]
-        if claim.get("brdy"):
-            claim.pop("age", None)
-        if i.get("psn_type"):
-            claim["psn_type"] = i["psn_type"]
-        if i.get("balc") is not None:
-            claim["balc"] = i["balc"]
+        self._person_fields(claim, p, i)
         acc = p["acc"].get(ins) or {}
         if acc:
             claim["accumulators"] = dict(acc)
