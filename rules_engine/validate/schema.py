@@ -205,6 +205,8 @@ def error_to_problem(err: ValidationError, locate: Callable[[Path_, bool], tuple
             if isinstance(sub, dict):
                 if "required" in sub and len(sub) == 1:
                     labels.append("'" + "', '".join(sub["required"]) + "'")
+                elif sub.get("type") == "object" and sub.get("required"):
+                    labels.append("{" + ", ".join(f"{k}: …" for k in sub["required"]) + "}")
                 elif "type" in sub:
                     labels.append(_expected_types(sub["type"]))
                 elif "$ref" in sub:
@@ -215,6 +217,11 @@ def error_to_problem(err: ValidationError, locate: Callable[[Path_, bool], tuple
             msg = "exactly one of " + ", ".join(labels) + " must be given"
         else:
             msg = f"{_found(inst)} does not fit any allowed form" + (f" (expected: {'; '.join(labels)})" if labels else "")
+        if isinstance(inst, dict):  # a mapping with a misspelt key: name the nearest key of the allowed forms
+            keys = [k for sub in err.validator_value if isinstance(sub, dict) for k in sub.get("properties", {})]
+            unknown = [str(k) for k in inst if k not in keys]
+            if unknown and keys:
+                hint = did_you_mean(unknown[0], keys) or ("keys of the allowed forms: " + ", ".join(keys))
     else:
         msg = err.message
     file, line, col, src = locate(path, key)

@@ -281,3 +281,13 @@ def test_parallel_layers_with_exclusive_conditions_are_fine(packs):
         "  - id: extra", "    caps: []\n  - id: extra", 1) + "\n    caps:")
     _, pr = problems(packs)
     assert [p for p in pr if p.severity == "error"] == []
+
+
+def test_a_misspelt_key_inside_one_of_several_forms_gets_the_nearest_key(packs):
+    d = make(packs)
+    p = edit(d, "policy.yaml", "{deductible_of: pool}", "{deductible_o: pool}")
+    _, pr = problems(packs)
+    found = only(pr, "E-SCHEMA-ONEOF")
+    assert (found.file.endswith("policy.yaml"), found.line) == (True, line_of(p, "deductible_o:"))
+    assert "{deductible_of: …}" in found.message and "{paid_by: …}" in found.message
+    assert found.hint and "deductible_of" in found.hint
