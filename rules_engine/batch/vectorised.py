@@ -1362,10 +1362,7 @@ def settle_person(packs, claims: list[dict]) -> list[Settlement]:
     """A person's claims in settlement order, each starting from the accumulators the previous one
     left (reset at each new calendar year), the account balance carried on unless a claim states it.
 
-    The same walk as `Engine.settle_sequence`, except that the carried balance is written in yuan:
-    `settle_sequence` (api.py) passes the previous `Settlement.balc` — integer fen — where
-    `parse_claim` reads yuan, so a carried balance is 100× too large (reported to the lead).
-    """
+    The same walk as `Engine.settle_sequence` (the carried balance written in yuan, as both do)."""
     from decimal import Decimal
 
     from ..api import _acc_out
