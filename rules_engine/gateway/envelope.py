@@ -32,6 +32,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Mapping, Sequence
 
+from ..sqlite_wal import committed, connect_wal
 from .security import SecurityError
 
 MSGID_SEQ_MAX = 9999
@@ -85,22 +86,14 @@ class MsgidCounter:
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.path = path
         self._tz = tz(utc_offset_hours)
-        self._conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s, check_same_thread=False)
-        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._conn = connect_wal(path, busy_timeout_s=busy_timeout_s, synchronous=synchronous)
         self._conn.execute(COUNTER_SCHEMA)
 
     def next(self, fixmedins_code: str, now: dt.datetime | None = None) -> str:
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
-        try:
-            m = next_msgid(c, fixmedins_code, now or dt.datetime.now(self._tz))
-            c.execute("COMMIT")
-            return m
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+        with committed(c):
+            return next_msgid(c, fixmedins_code, now or dt.datetime.now(self._tz))
 
     def close(self) -> None:
         self._conn.close()

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from ..journal.mask import DEFAULT_FIELDS, Masker
+from ..sqlite_wal import WalUnavailable, committed, connect_wal
 from .envelope import COUNTER_SCHEMA, next_msgid, tz
 
 #: request states; SUPERSEDED = an unknown outcome that no longer matters (an upload, a 冲正 or an
@@ -240,32 +241,15 @@ class Outbox:
                     os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
                 except FileExistsError:
                     pass
-            c = sqlite3.connect(str(self.path), isolation_level=None, timeout=busy_timeout_s,
-                                check_same_thread=False)
+            c = connect_wal(self.path, busy_timeout_s=busy_timeout_s, synchronous=synchronous)
             c.row_factory = sqlite3.Row
-            c.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-            for _ in range(100):
-                try:
-                    mode = c.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                    break
-                except sqlite3.OperationalError as e:
-                    if "locked" not in str(e):
-                        raise
-                    time.sleep(0.02)
-            else:
-                raise OutboxError(f"{self.path} stays locked")
-            if str(mode).lower() != "wal":
-                raise OutboxError(f"{self.path}: cannot use WAL mode")
-            c.execute(f"PRAGMA synchronous={synchronous.upper()}")
             c.execute("BEGIN IMMEDIATE")
-            try:
+            with committed(c):
                 for stmt in _SCHEMA:
                     c.execute(stmt)
                 c.execute("INSERT OR IGNORE INTO outbox_meta(key, value) VALUES ('format', 'rules-engine-outbox/1')")
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        except WalUnavailable as e:
+            raise OutboxError(str(e)) from None
         except sqlite3.DatabaseError as e:
             raise OutboxError(f"{self.path} is not a usable outbox: {e}", "E-GW-OUTBOX-FORMAT") from None
         self._c = c
@@ -289,16 +273,8 @@ class Outbox:
                     if "locked" not in str(e) or attempt == 49:
                         raise OutboxError(f"the outbox is busy or unwritable: {e}", "E-GW-OUTBOX-BUSY") from None
                     time.sleep(0.05)
-            try:
-                out = fn(c)
-                c.execute("COMMIT")
-                return out
-            except BaseException:
-                try:
-                    c.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise
+            with committed(c):
+                return fn(c)
 
     def _read(self, sql: str, args: Iterable[Any] = ()) -> list[Row]:
         with self._mu:

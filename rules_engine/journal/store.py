@@ -46,11 +46,11 @@ import os
 import re
 import sqlite3
 import threading
-import time as _time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from ..sqlite_wal import WalUnavailable, committed, connect_wal
 from .canonical import CanonicalError, canonical_json, sha256_hex
 from .mask import DEFAULT_FIELDS, Masker
 
@@ -88,6 +88,15 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 """
 
+
+
+def _insert_entry(c: sqlite3.Connection, seq: int, t: str, kind: str, keys_json: str, payload_json: str,
+                  prev: str) -> str:
+    """Append one entry linked to `prev` (inside the caller's write transaction); its hash."""
+    h = entry_hash(seq, t, kind, keys_json, payload_json, prev)
+    c.execute("INSERT INTO entries(seq, time, kind, keys_json, payload_json, prev_hash, hash) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?)", (seq, t, kind, keys_json, payload_json, prev, h))
+    return h
 
 class JournalError(Exception):
     """A journal that cannot be opened or written, or an entry that cannot be stored."""
@@ -234,23 +243,11 @@ class Journal:
     # ------------------------------------------------------------ connections
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
-                                   timeout=self._busy_ms / 1000)
-            conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
-            for _ in range(50):
-                try:
-                    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                    break
-                except sqlite3.OperationalError as e:  # another process is switching it right now
-                    if "locked" not in str(e):
-                        raise
-                    _time.sleep(0.05)
-            else:
-                raise JournalError(f"{self.path} stays locked")
-            if str(mode).lower() != "wal":
-                raise JournalError(f"{self.path}: cannot use WAL mode (journal_mode={mode})")
-            conn.execute(f"PRAGMA synchronous={self._sync}")
+            conn = connect_wal(self.path, busy_timeout_s=self._busy_ms / 1000, synchronous=self._sync, tries=50,
+                               pause_s=0.05)
             return conn
+        except WalUnavailable as e:
+            raise JournalError(str(e)) from None
         except sqlite3.DatabaseError as e:
             raise JournalError(f"{self.path} is not a usable SQLite journal: {e}", "E-JOURNAL-FORMAT") from None
 
@@ -280,7 +277,7 @@ class Journal:
         c = self._wconn
         try:
             c.execute("BEGIN IMMEDIATE")
-            try:
+            with committed(c):
                 tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 if tables and "journal_meta" not in tables:
                     raise JournalError(f"{self.path} is a SQLite file but not a rules-engine journal",
@@ -306,10 +303,6 @@ class Journal:
                         fields = json.dumps(list(Masker(mask_fields).fields))
                         if fields != meta.get("mask_fields"):
                             c.execute("UPDATE journal_meta SET value=? WHERE key='mask_fields'", (fields,))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
         except sqlite3.DatabaseError as e:
             raise JournalError(f"{self.path} is not a usable SQLite journal: {e}", "E-JOURNAL-FORMAT") from None
 
@@ -431,33 +424,25 @@ class Journal:
         except sqlite3.OperationalError as e:
             raise JournalError(f"the journal is busy or unwritable: {e}", "E-JOURNAL-BUSY") from None
         try:
-            seq, prev = self._head_locked(c)
-            out: list[list[Entry]] = []
-            for rows in groups:
-                entries = []
-                for kind, keys_json, payload_json, pairs, keys_obj, payload_obj in rows:
-                    seq += 1
-                    t = _utc(self._clock())
-                    h = entry_hash(seq, t, kind, keys_json, payload_json, prev)
-                    c.execute("INSERT INTO entries(seq, time, kind, keys_json, payload_json, prev_hash, hash) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?)", (seq, t, kind, keys_json, payload_json, prev, h))
-                    if pairs:
-                        c.executemany("INSERT INTO entry_keys(name, value, seq) VALUES (?, ?, ?)",
-                                      [(n, v, seq) for n, v in pairs])
-                    # the entry as written (masked); its amounts are Decimals here, text once read back
-                    entries.append(Entry(seq, t, kind, keys_obj, payload_obj, prev, h))
-                    prev = h
-                out.append(entries)
-            c.execute("COMMIT")
-            return out
-        except BaseException as e:
-            try:
-                c.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            if isinstance(e, sqlite3.Error):
-                raise JournalError(f"journal write failed: {e}") from None
-            raise
+            with committed(c):
+                seq, prev = self._head_locked(c)
+                out: list[list[Entry]] = []
+                for rows in groups:
+                    entries = []
+                    for kind, keys_json, payload_json, pairs, keys_obj, payload_obj in rows:
+                        seq += 1
+                        t = _utc(self._clock())
+                        h = _insert_entry(c, seq, t, kind, keys_json, payload_json, prev)
+                        if pairs:
+                            c.executemany("INSERT INTO entry_keys(name, value, seq) VALUES (?, ?, ?)",
+                                          [(n, v, seq) for n, v in pairs])
+                        # the entry as written (masked); its amounts are Decimals here, text once read back
+                        entries.append(Entry(seq, t, kind, keys_obj, payload_obj, prev, h))
+                        prev = h
+                    out.append(entries)
+                return out
+        except sqlite3.Error as e:
+            raise JournalError(f"journal write failed: {e}") from None
 
     # ------------------------------------------------------------ reading
     @staticmethod
@@ -676,42 +661,33 @@ class Journal:
             except sqlite3.OperationalError as e:
                 raise JournalError(f"the journal is busy or unwritable: {e}", "E-JOURNAL-BUSY") from None
             try:
-                young = c.execute("SELECT MIN(seq) FROM entries WHERE time >= ?", (cutoff,)).fetchone()[0]
-                if young is None:
-                    through = c.execute("SELECT MAX(seq) FROM entries").fetchone()[0]
-                else:
-                    through = int(young) - 1
-                lo = c.execute("SELECT MIN(seq) FROM entries").fetchone()[0]
-                if through is None or lo is None or through < lo:
-                    c.execute("COMMIT")
-                    return PurgeResult(0, None, cutoff, None)
-                through = int(through)
-                last_hash = c.execute("SELECT hash FROM entries WHERE seq=?", (through,)).fetchone()[0]
-                purged = c.execute("SELECT COUNT(*) FROM entries WHERE seq <= ?", (through,)).fetchone()[0]
-                c.execute("DELETE FROM entry_keys WHERE seq <= ?", (through,))
-                c.execute("DELETE FROM entries WHERE seq <= ?", (through,))
-                prev_cp = c.execute("SELECT hash FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
-                t = _utc(self._clock())
-                cp_hash = _checkpoint_hash(t, through, last_hash, int(purged), cutoff, prev_cp[0] if prev_cp else GENESIS)
-                c.execute("INSERT INTO checkpoints(time, purged_through, last_hash, purged, cutoff, prev_hash, hash) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?)", (t, through, last_hash, int(purged), cutoff,
-                                                           prev_cp[0] if prev_cp else GENESIS, cp_hash))
-                # the purge itself is an entry of the chain: it confirms the checkpoint
-                seq, prev = self._head_locked(c)
-                kind, keys_json, payload_json, *_ = self._prepare(
-                    "journal.purge", {"purged_through": through, "last_hash": last_hash, "purged": int(purged),
-                                      "cutoff": cutoff, "retention_days": days, "checkpoint_hash": cp_hash}, None)
-                seq += 1
-                h = entry_hash(seq, t, kind, keys_json, payload_json, prev)
-                c.execute("INSERT INTO entries(seq, time, kind, keys_json, payload_json, prev_hash, hash) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?)", (seq, t, kind, keys_json, payload_json, prev, h))
-                c.execute("COMMIT")
-            except BaseException as e:
-                try:
-                    c.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                if isinstance(e, sqlite3.Error):
-                    raise JournalError(f"purge failed: {e}") from None
-                raise
+                with committed(c):
+                    young = c.execute("SELECT MIN(seq) FROM entries WHERE time >= ?", (cutoff,)).fetchone()[0]
+                    if young is None:
+                        through = c.execute("SELECT MAX(seq) FROM entries").fetchone()[0]
+                    else:
+                        through = int(young) - 1
+                    lo = c.execute("SELECT MIN(seq) FROM entries").fetchone()[0]
+                    if through is None or lo is None or through < lo:
+                        return PurgeResult(0, None, cutoff, None)
+                    through = int(through)
+                    last_hash = c.execute("SELECT hash FROM entries WHERE seq=?", (through,)).fetchone()[0]
+                    purged = c.execute("SELECT COUNT(*) FROM entries WHERE seq <= ?", (through,)).fetchone()[0]
+                    c.execute("DELETE FROM entry_keys WHERE seq <= ?", (through,))
+                    c.execute("DELETE FROM entries WHERE seq <= ?", (through,))
+                    prev_cp = c.execute("SELECT hash FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+                    t = _utc(self._clock())
+                    cp_hash = _checkpoint_hash(t, through, last_hash, int(purged), cutoff, prev_cp[0] if prev_cp else GENESIS)
+                    c.execute("INSERT INTO checkpoints(time, purged_through, last_hash, purged, cutoff, prev_hash, hash) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?)", (t, through, last_hash, int(purged), cutoff,
+                                                               prev_cp[0] if prev_cp else GENESIS, cp_hash))
+                    # the purge itself is an entry of the chain: it confirms the checkpoint
+                    seq, prev = self._head_locked(c)
+                    kind, keys_json, payload_json, *_ = self._prepare(
+                        "journal.purge", {"purged_through": through, "last_hash": last_hash, "purged": int(purged),
+                                          "cutoff": cutoff, "retention_days": days, "checkpoint_hash": cp_hash}, None)
+                    seq += 1
+                    _insert_entry(c, seq, t, kind, keys_json, payload_json, prev)
+            except sqlite3.Error as e:
+                raise JournalError(f"purge failed: {e}") from None
         return PurgeResult(int(purged), through, cutoff, cp_hash)
