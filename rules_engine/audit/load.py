@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 
 from ..conditions.language import (All, AnyOf, Cmp, Node, Not, Ref, Src, describe, parse_condition, parse_icd_pattern,
                                    refs_used)
-from ..packs.source import csv_cell_col, parse_yaml, path_str
+from ..packs.source import csv_cell_col, load_parts, parse_yaml, path_str
 from ..problems import Problem, did_you_mean
 from ..validate.schema import load_schema, validate_document, validate_rows
 from .model import COMMON, KINDS, PARAMS, AuditRule, AuditRules, ItemSet, SourceRef
@@ -798,13 +798,8 @@ def _count(c: int | None) -> str:
 def load_chain(pack_dirs: Iterable[Path | str], base: Path | None = None, *, named: dict[str, Node] | None = None,
                known_sources: Iterable[str] | None = None) -> tuple[AuditRules, list[Problem]]:
     """load_audit for each pack folder (root first), then merge_chain."""
-    problems: list[Problem] = []
-    parts = []
     known = list(known_sources) if known_sources is not None else None
-    for d in pack_dirs:
-        part, ps = load_audit(d, base, known_sources=known)
-        problems += ps
-        parts.append(part)
+    parts, problems = load_parts(pack_dirs, lambda d: load_audit(d, base, known_sources=known))
     rules, ps = merge_chain(parts, named)
     return rules, problems + ps
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..problems import Problem, did_you_mean
-from ..packs.source import Document, csv_cell_col, read_yaml
+from ..packs.source import Document, csv_cell_col, load_parts, read_yaml
 from ..validate.schema import validate_document
 from . import codes as C
 from .model import (BROADER, DEPENDS, DEPENDS_FACTS, EQUIVALENT, I_FILE, I_FIX, I_FROM, I_LINE, I_LOCAL, I_NATIONAL,
@@ -527,17 +527,27 @@ def build_index(keys: list[str]) -> dict[str, Any]:
     return d
 
 
-def _read_map(path: Path, display: str, mid: str, s: str, t: str, problems: list[Problem], digest,
-              fname: str) -> MapPart | None:
+def _open_table(path: Path, display: str, problems: list[Problem], digest, fname: str, required: tuple[str, ...],
+                optional: tuple[str, ...]) -> tuple[Any, Any, dict[str, int]] | None:
+    """A coding CSV read, added to the folder digest, its header checked: (file, row reader, columns)."""
     raw = _read_bytes(path, display, problems)
     if raw is None:
         return None
     digest.update(fname.encode() + b"\0" + raw)
     f = _Csv(raw, display, problems)
-    head = _read_header(f, MAP_REQUIRED, MAP_OPTIONAL)
+    head = _read_header(f, required, optional)
     if head is None:
         return None
     reader, cols = head
+    return f, reader, cols
+
+
+def _read_map(path: Path, display: str, mid: str, s: str, t: str, problems: list[Problem], digest,
+              fname: str) -> MapPart | None:
+    opened = _open_table(path, display, problems, digest, fname, MAP_REQUIRED, MAP_OPTIONAL)
+    if opened is None:
+        return None
+    f, reader, cols = opened
     try:
         records, lines = _records(reader, f.text or "", len(cols), f)
     except csv.Error as e:
@@ -723,15 +733,10 @@ def _check_names(keys: list[str], names: tuple, codes: tuple, lines: Any, what: 
 
 def _read_items(path: Path, display: str, fix_default: str, problems: list[Problem], digest,
                 fname: str) -> ItemPart | None:
-    raw = _read_bytes(path, display, problems)
-    if raw is None:
+    opened = _open_table(path, display, problems, digest, fname, ITEM_REQUIRED, ITEM_OPTIONAL)
+    if opened is None:
         return None
-    digest.update(fname.encode() + b"\0" + raw)
-    f = _Csv(raw, display, problems)
-    head = _read_header(f, ITEM_REQUIRED, ITEM_OPTIONAL)
-    if head is None:
-        return None
-    reader, cols = head
+    f, reader, cols = opened
     i_l, i_n = cols["medins_list_codg"], cols["med_list_codg"]
     i_ln, i_nn, i_fix = cols.get("medins_list_name"), cols.get("med_list_name"), cols.get("fixmedins_code")
     i_from, i_to, i_note = cols.get("valid_from"), cols.get("valid_to"), cols.get("note")
@@ -910,13 +915,8 @@ def _concat(stack: list[MapPart]) -> MapCols:
 def load_chain(pack_dirs: Iterable[Path | str], base: Path | None = None, *,
                known_sources: Iterable[str] | None = None) -> tuple[Coding, list[Problem]]:
     """`load_coding` for each pack folder of a chain (root first), then `merge_chain`."""
-    problems: list[Problem] = []
-    parts = []
     ks = list(known_sources) if known_sources is not None else None
-    for d in pack_dirs:
-        part, ps = load_coding(d, base, known_sources=ks)
-        problems += ps
-        parts.append(part)
+    parts, problems = load_parts(pack_dirs, lambda d: load_coding(d, base, known_sources=ks))
     coding, ps = merge_chain(parts)
     return coding, problems + ps
 

@@ -18,7 +18,7 @@ import datetime as _dt
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -401,3 +401,16 @@ def files_digest(folder: Path, files: "list[Path]") -> str:
         except OSError:
             h.update(b"<unreadable>")
     return h.hexdigest()
+
+
+def load_parts(pack_dirs: Iterable[Path | str], load_one: Callable[[Path | str], tuple[Any, list[Problem]]]
+               ) -> tuple[list[Any], list[Problem]]:
+    """One pack folder's part of something that merges along an `extends` chain (coding tables,
+    audit rules), for each folder root first, with every folder's problems."""
+    parts: list[Any] = []
+    problems: list[Problem] = []
+    for d in pack_dirs:
+        part, ps = load_one(d)
+        problems += ps
+        parts.append(part)
+    return parts, problems
