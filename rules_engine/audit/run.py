@@ -33,6 +33,11 @@ def audit_claim(packs: Any, data: dict) -> dict[str, Any]:
     claim = parse_claim(data)
     pack = select_pack(packs, claim.mdtrtarea_admvs, claim, "treatment")
     rules = pack.audit
-    hits = audit(rules, claim, claim_facts(claim), claim.history) if rules is not None else []
+    facts = claim_facts(claim)
+    if claim.icd_edition:
+        # the rules are written in the edition the settlement converts to: the same conversion first
+        from ..coding.claim import code_claim
+        facts["diagnoses"] = tuple(c.upper() for c in code_claim(pack.coding, claim).diagnoses)
+    hits = audit(rules, claim, facts, claim.history) if rules is not None else []
     return {"pack": pack.label, "chain": list(pack.chain), "rules": len(rules) if rules is not None else 0,
             "verdict": verdict(hits), "hits": [h.to_dict(claim.history) for h in hits]}
