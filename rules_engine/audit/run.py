@@ -34,10 +34,13 @@ def audit_claim(packs: Any, data: dict) -> dict[str, Any]:
     pack = select_pack(packs, claim.mdtrtarea_admvs, claim, "treatment")
     rules = pack.audit
     facts = claim_facts(claim)
-    if claim.icd_edition:
-        # the rules are written in the edition the settlement converts to: the same conversion first
-        from ..coding.claim import code_claim
-        facts["diagnoses"] = tuple(c.upper() for c in code_claim(pack.coding, claim).diagnoses)
+    if claim.icd_edition or any(ln.med_list_codg is None for ln in claim.lines):
+        # the rules are written in the codes the settlement converts to: the same conversion first
+        # (clinical-edition diagnoses, hospital item codes)
+        from ..coding.claim import code_claim, with_national_codes
+        coded = code_claim(pack.coding, claim)
+        facts["diagnoses"] = tuple(c.upper() for c in coded.diagnoses)
+        claim = with_national_codes(claim, coded)
     hits = audit(rules, claim, facts, claim.history) if rules is not None else []
     return {"pack": pack.label, "chain": list(pack.chain), "rules": len(rules) if rules is not None else 0,
             "verdict": verdict(hits), "hits": [h.to_dict(claim.history) for h in hits]}

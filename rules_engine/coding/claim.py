@@ -73,3 +73,17 @@ def code_claim(coding: Coding | None, claim: Any) -> ClaimCoding:
         if not m.ok:
             warnings.append(f"line {ln.feedetl_sn}: {m.reason}; priced as 全自费")
     return ClaimCoding(diagnoses, conversion, tuple(lines), tuple(warnings))
+
+
+def with_national_codes(claim: Any, coded: ClaimCoding) -> Any:
+    """The claim as the audit must see it: a line the hospital sent with its own code only carries
+    the national code it was mapped to (the audit rules name national codes). The claim itself is
+    left as it was; unchanged when no line was mapped."""
+    from dataclasses import replace
+    national = {lc.feedetl_sn: lc.national_code for lc in coded.lines
+                if lc.mapping is not None and lc.national_code is not None}
+    if not national:
+        return claim
+    return replace(claim, lines=[replace(ln, med_list_codg=national[ln.feedetl_sn])
+                                 if ln.med_list_codg is None and ln.feedetl_sn in national else ln
+                                 for ln in claim.lines])

@@ -103,7 +103,11 @@ def settle(packs: PackSet, claim: ClaimIn) -> Settlement:
     # smart audit (智能审核) with the treatment place's rules, on the priced lines
     hits: list = []
     if treatment.audit is not None:
-        hits = apply_audit(treatment.audit, claim, facts, lines, warnings)
+        if mapped:
+            from ..coding.claim import with_national_codes
+            hits = apply_audit(treatment.audit, with_national_codes(claim, coded), facts, lines, warnings)
+        else:
+            hits = apply_audit(treatment.audit, claim, facts, lines, warnings)
 
     medfee = fulamt = overlmt = pre = inscp = 0
     for lr in lines:

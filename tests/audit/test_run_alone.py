@@ -38,3 +38,22 @@ def test_standalone_audit_converts_clinical_codes_as_the_settlement_does(tmp_pat
         settled = {h["rule"] for h in eng.settle(_claim(diag)).to_dict()["audit"]}
         assert ("TEST-DX" in alone) is refused, (diag, alone)
         assert alone == settled
+
+
+def test_a_line_sent_with_the_hospital_code_is_audited_under_its_national_code():
+    """住院诊查费 twice on one day — once under the national code, once under a hospital code the
+    region's item map sends to it: the 两库 once-a-day rule sees both, in the settlement and alone."""
+    eng = Engine.from_directory(ROOT / "regions", cache=False)
+    claim = {
+        "insuplc_admdvs": "110000", "mdtrtarea_admvs": "110000", "insutype": "310", "med_type": "21", "age": 50,
+        "gend": "1", "hosp_lv": "3", "begntime": "2025-03-02 09:00:00", "setl_time": "2025-03-04 10:00:00",
+        "feedetail": [
+            {"feedetl_sn": "1", "med_list_codg": "001102000050000", "cnt": 1, "pric": 20, "det_item_fee_sumamt": 20,
+             "fee_ocur_time": "2025-03-02 10:00:00"},
+            {"feedetl_sn": "2", "medins_list_codg": "ZC0001", "cnt": 1, "pric": 20, "det_item_fee_sumamt": 20,
+             "fee_ocur_time": "2025-03-02 18:00:00"}]}
+    s = eng.settle(claim)
+    settled = {(h["rule"], tuple(h["lines"])) for h in s.to_dict()["audit"]}
+    alone = {(h["rule"], tuple(h["lines"])) for h in audit_claim(eng.packs, claim)["hits"]}
+    assert settled == alone
+    assert any("2" in lines for _, lines in settled), settled  # the mapped line takes part
